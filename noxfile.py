@@ -1,0 +1,125 @@
+"""Every check Pyre runs, in one place: ``nox`` runs the default set.
+
+Each package's tests run in a venv holding only that package and its declared
+dependencies, so an undeclared import of a sibling package fails there.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests-spec",
+    "tests-server",
+    "tests-framework",
+    "tests-asgi",
+    "integration",
+    "build",
+    "docs",
+]
+
+ROOT = pathlib.Path(__file__).parent
+PACKAGES = ["spec", "server", "framework", "asgi"]
+PYTHON = "3.11"
+TEST_TOOLS = ["pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100"]
+
+# What each package's own tests need beyond the package: its pyre siblings
+# (from this checkout, never from an index) and third-party software it is
+# tested against.
+PACKAGE_TEST_DEPS: dict[str, list[str]] = {
+    "spec": [],
+    "server": ["spec"],
+    "framework": ["spec"],
+    "asgi": ["spec"],
+}
+INTEGRATION_PEERS = [
+    "uvicorn[standard]>=0.30",
+    "hypercorn>=0.17",
+    "granian>=1.6",
+    "starlette>=0.37",
+    "fastapi>=0.110",
+    "httpx>=0.27",
+]
+
+
+def package_dir(name: str) -> str:
+    return str(ROOT / "packages" / f"pyre-{name}")
+
+
+def install_packages(session: nox.Session, *names: str) -> None:
+    session.install(*(package_dir(name) for name in names))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    session.install("mypy>=1.11", *TEST_TOOLS)
+    install_packages(session, *PACKAGES)
+    session.run("mypy", "--strict", *(f"{package_dir(name)}/src/pyre" for name in PACKAGES))
+
+
+def make_package_tests(name: str) -> None:
+    @nox.session(name=f"tests-{name}", python=PYTHON)
+    def tests(session: nox.Session) -> None:
+        session.install(*TEST_TOOLS)
+        install_packages(session, *PACKAGE_TEST_DEPS[name], name)
+        session.run("pytest", f"{package_dir(name)}/tests", *session.posargs)
+
+
+for _name in PACKAGES:
+    make_package_tests(_name)
+
+
+@nox.session(python=PYTHON)
+def integration(session: nox.Session) -> None:
+    """All packages together, against real third-party servers and frameworks."""
+    session.install(*TEST_TOOLS, *INTEGRATION_PEERS)
+    install_packages(session, *PACKAGES)
+    session.run("pytest", str(ROOT / "tests"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Wheel and sdist of every package, checked by twine; spec's wheel must work alone."""
+    session.install("build>=1.2", "twine>=5")
+    dist = ROOT / "dist"
+    for name in PACKAGES:
+        session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(dist), package_dir(name))
+    session.run("twine", "check", "--strict", *(str(p) for p in sorted(dist.iterdir())))
+    check_spec_wheel_alone(session, dist)
+
+
+def check_spec_wheel_alone(session: nox.Session, dist: pathlib.Path) -> None:
+    wheel = next(dist.glob("pyre_spec-*.whl"))
+    venv = pathlib.Path(session.create_tmp()) / "spec-alone"
+    session.run("uv", "venv", "--quiet", "--python", PYTHON, str(venv), external=True)
+    python = str(venv / "bin" / "python")
+    session.run("uv", "pip", "install", "--quiet", "--python", python, str(wheel), external=True)
+    probe = "from pyre.spec import SPEC_VERSION; print('pyre.spec', SPEC_VERSION)"
+    session.run(python, "-c", probe, external=True)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    session.install("mkdocs>=1.6", "mkdocs-material>=9.5")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Serve the example application on http://127.0.0.1:8000."""
+    install_packages(session, *PACKAGES)
+    session.run("python", "-m", "pyre.server", "examples.hello:app", *session.posargs)
