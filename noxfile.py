@@ -7,6 +7,8 @@ dependencies, so an undeclared import of a sibling package fails there.
 from __future__ import annotations
 
 import pathlib
+import shutil
+import zipfile
 
 import nox
 
@@ -31,13 +33,19 @@ PYTHON = "3.11"
 TEST_TOOLS = ["pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 
 # What each package's own tests need beyond the package: its pyre siblings
-# (from this checkout, never from an index) and third-party software it is
-# tested against.
-PACKAGE_TEST_DEPS: dict[str, list[str]] = {
+# (from this checkout, never from an index) ...
+PACKAGE_TEST_SIBLINGS: dict[str, list[str]] = {
     "spec": [],
     "server": ["spec"],
     "framework": ["spec"],
     "asgi": ["spec"],
+}
+# ... and third-party software it is tested against (h11 runs the spec kit's reference server).
+PACKAGE_TEST_PEERS: dict[str, list[str]] = {
+    "spec": ["h11>=0.14"],
+    "server": [],
+    "framework": [],
+    "asgi": [],
 }
 INTEGRATION_PEERS = [
     "uvicorn[standard]>=0.30",
@@ -74,8 +82,8 @@ def typecheck(session: nox.Session) -> None:
 def make_package_tests(name: str) -> None:
     @nox.session(name=f"tests-{name}", python=PYTHON)
     def tests(session: nox.Session) -> None:
-        session.install(*TEST_TOOLS)
-        install_packages(session, *PACKAGE_TEST_DEPS[name], name)
+        session.install(*TEST_TOOLS, *PACKAGE_TEST_PEERS[name])
+        install_packages(session, *PACKAGE_TEST_SIBLINGS[name], name)
         session.run("pytest", f"{package_dir(name)}/tests", *session.posargs)
 
 
@@ -96,15 +104,28 @@ def build(session: nox.Session) -> None:
     """Wheel and sdist of every package, checked by twine; spec's wheel must work alone."""
     session.install("build>=1.2", "twine>=5")
     dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
     for name in PACKAGES:
         session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(dist), package_dir(name))
     session.run("twine", "check", "--strict", *(str(p) for p in sorted(dist.iterdir())))
+    check_namespace(dist)
     check_spec_wheel_alone(session, dist)
+
+
+def check_namespace(dist: pathlib.Path) -> None:
+    """PEP 420: a ``pyre/__init__.py`` in any wheel would shadow the other packages."""
+    for wheel in dist.glob("*.whl"):
+        names = zipfile.ZipFile(wheel).namelist()
+        if "pyre/__init__.py" in names:
+            raise RuntimeError(f"{wheel.name} ships pyre/__init__.py")
+        if not any(name.endswith("/py.typed") for name in names):
+            raise RuntimeError(f"{wheel.name} ships no py.typed")
 
 
 def check_spec_wheel_alone(session: nox.Session, dist: pathlib.Path) -> None:
     wheel = next(dist.glob("pyre_spec-*.whl"))
     venv = pathlib.Path(session.create_tmp()) / "spec-alone"
+    shutil.rmtree(venv, ignore_errors=True)
     session.run("uv", "venv", "--quiet", "--python", PYTHON, str(venv), external=True)
     python = str(venv / "bin" / "python")
     session.run("uv", "pip", "install", "--quiet", "--python", python, str(wheel), external=True)
