@@ -102,7 +102,7 @@ def integration(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
     """Wheel and sdist of every package, checked by twine; spec's wheel must work alone."""
-    session.install("build>=1.2", "twine>=5")
+    session.install("build>=1.2", "twine>=5", "uv>=0.4")
     dist = ROOT / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     for name in PACKAGES:
@@ -126,9 +126,9 @@ def check_spec_wheel_alone(session: nox.Session, dist: pathlib.Path) -> None:
     wheel = next(dist.glob("pyre_spec-*.whl"))
     venv = pathlib.Path(session.create_tmp()) / "spec-alone"
     shutil.rmtree(venv, ignore_errors=True)
-    session.run("uv", "venv", "--quiet", "--python", PYTHON, str(venv), external=True)
+    session.run("uv", "venv", "--quiet", "--python", PYTHON, str(venv))
     python = str(venv / "bin" / "python")
-    session.run("uv", "pip", "install", "--quiet", "--python", python, str(wheel), external=True)
+    session.run("uv", "pip", "install", "--quiet", "--python", python, str(wheel))
     probe = "from pyre.spec import SPEC_VERSION; print('pyre.spec', SPEC_VERSION)"
     session.run(python, "-c", probe, external=True)
 
@@ -144,3 +144,34 @@ def demo(session: nox.Session) -> None:
     """Serve the example application on http://127.0.0.1:8000."""
     install_packages(session, *PACKAGES)
     session.run("python", "-m", "pyre.server", "examples.hello:app", *session.posargs)
+
+
+# The peers the benchmark suite measures Pyre against, pinned so that a report
+# names exactly what it ran.
+BENCH_PEERS = [
+    "uvicorn[standard]==0.54.0",
+    "httptools==0.9.0",
+    "uvloop==0.23.0",
+    "granian==2.8.7",
+    "hypercorn==0.18.0",
+    "starlette==1.10.0",
+    "fastapi==0.165.0",
+    "litestar==2.25.0",
+    "blacksheep==2.6.4",
+    "falcon==4.4.0",
+    "matplotlib==3.11.2",
+]
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Side-by-side performance suite: ``nox -s bench -- --quick`` for a short run, ``-- --help``."""
+    session.install(*BENCH_PEERS)
+    # Editable, so every run measures the checkout as it is now; a package that
+    # does not install yet is reported by the suite as unavailable, not fatal.
+    for name in PACKAGES:
+        try:
+            session.install("-e", package_dir(name))
+        except nox.command.CommandFailed:
+            session.warn(f"pyre-{name} did not install; its benchmark rows will say unavailable")
+    session.run("python", "-m", "benchmarks", *session.posargs)
