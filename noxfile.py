@@ -76,7 +76,11 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install("mypy>=1.11", *TEST_TOOLS)
     install_packages(session, *PACKAGES)
-    session.run("mypy", "--strict", *(f"{package_dir(name)}/src/pyre" for name in PACKAGES))
+    # Checked from source through MYPYPATH: a package's own ``types.py`` must not
+    # be mistaken for the standard library's when mypy walks directories.
+    sources = ":".join(f"{package_dir(name)}/src" for name in PACKAGES)
+    modules = [arg for name in PACKAGES for arg in ("-p", f"pyre.{name}")]
+    session.run("mypy", "--strict", *modules, env={"MYPYPATH": sources})
 
 
 def make_package_tests(name: str) -> None:
