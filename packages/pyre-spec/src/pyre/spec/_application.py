@@ -1,4 +1,4 @@
-"""The application and its lifespan (spec sections 2 and 6)."""
+"""The application and its lifespan (spec sections 2 and 7)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ._version import ServerInfo
 
 
 class Application(Protocol):
-    """Called once per request with the request; returns the final response.
+    """Called once per request with the request; returns the final response (section 2).
 
     Any ``async def app(request) -> Response`` is an Application.
     """
@@ -22,7 +22,7 @@ class Application(Protocol):
 
 @runtime_checkable
 class HasLifespan(Protocol):
-    """An application that wants startup and shutdown (section 6).
+    """An application that wants startup and shutdown (section 7, PYRE-LIFE-1).
 
     The server enters the returned context manager before accepting the first
     connection and exits it after the last request has finished.  What the app

@@ -1,4 +1,4 @@
-"""Exceptions a server raises *into* an application (spec section 9).
+"""Exceptions a server raises *into* an application (spec section 8).
 
 The tree::
 
@@ -26,7 +26,7 @@ class RequestBodyTooLarge(SpecError):
     """The request body is larger than the server's or the caller's limit (PYRE-BODY-6).
 
     Left to propagate out of the application before the response has started,
-    it makes the server answer ``413 Content Too Large``.
+    it makes the server answer ``413 Content Too Large`` (PYRE-BODY-7).
     """
 
     def __init__(self, limit: int) -> None:

@@ -1,4 +1,4 @@
-"""The request message and its body (spec sections 3 and 4).
+"""The request message and its body (spec sections 3 and 5).
 
 A server implements these Protocols with its own classes; an application only
 reads them.  Every attribute is read-only to the application.
@@ -20,11 +20,11 @@ State: TypeAlias = MutableMapping[str, Any]
 
 
 class Body(Protocol):
-    """The request content as a single-pass stream (section 4)."""
+    """The request content as a single-pass stream (section 5)."""
 
     @property
     def length(self) -> int | None:
-        """The declared ``Content-Length``, or ``None`` for chunked content."""
+        """The declared ``Content-Length``, ``0`` without content, ``None`` for chunked content."""
         ...
 
     async def read(self, max_size: int | None = None) -> bytes:
@@ -42,7 +42,7 @@ class Body(Protocol):
 
 
 class Request(Protocol):
-    """One HTTP request message (RFC 9110 section 3.4)."""
+    """One HTTP request message (RFC 9110 section 3.4; spec section 3)."""
 
     @property
     def method(self) -> str:

@@ -1,4 +1,4 @@
-"""The response message (spec section 5).
+"""The response message (spec section 6).
 
 ``Response`` is a concrete class: an application builds it, the server reads
 its five slots.  Frameworks subclass it to add constructors.
@@ -17,7 +17,7 @@ from ._upgrade import ByteStream
 
 @dataclass(frozen=True, slots=True)
 class FileBody:
-    """A region of a file as the response content (section 5.4).
+    """A region of a file as the response content (section 6.7).
 
     Exactly one of ``path`` and ``fd`` is given.  The server takes ownership
     of ``fd`` and closes it when the response is finished.
@@ -40,17 +40,17 @@ ResponseBody: TypeAlias = bytes | AsyncIterable[bytes] | FileBody
 """Complete content, streamed content, or a file region."""
 
 Trailers: TypeAlias = Callable[[], Awaitable[RawHeaders]]
-"""Called once, after the last content chunk, for the trailer section."""
+"""Called once, after the last content chunk, for the trailer section (section 6.6)."""
 
 UpgradeHandler: TypeAlias = Callable[[ByteStream], Awaitable[None]]
-"""Given the raw connection after a ``101 Switching Protocols`` response."""
+"""Given the raw connection after a ``101 Switching Protocols`` response (section 9)."""
 
 
 class Response:
     """The final response to one request (RFC 9110 section 15).
 
     ``headers`` names are lowercase byte strings.  The server owns message
-    framing (section 5.3): it computes ``content-length`` or chooses chunked
+    framing (section 6.5): it computes ``content-length`` or chooses chunked
     coding itself, and removes any ``transfer-encoding`` the app sets.
     """
 

@@ -1,4 +1,4 @@
-"""Versioning and extensions (spec section 8)."""
+"""Versioning and extensions (spec section 10)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ SPEC_VERSION: Final = "1.0"
 """The version of pyre-spec this package describes, ``MAJOR.MINOR``."""
 
 EXT_UPGRADE: Final = "pyre.upgrade"
-"""The server carries out ``101 Switching Protocols`` responses (section 7)."""
+"""The server carries out ``101 Switching Protocols`` responses (section 9)."""
 
 EXT_SENDFILE: Final = "pyre.sendfile"
-"""The server sends ``FileBody`` responses without copying through Python (section 5.4)."""
+"""The server sends ``FileBody`` responses without copying through Python (section 6.7)."""
 
 EXT_EARLY_HINTS: Final = "pyre.early_hints"
-"""The server forwards ``103 Early Hints`` sent with ``Request.send_interim``."""
+"""The server forwards ``103 Early Hints`` sent with ``Request.send_interim`` (section 6.8)."""
 
 EXT_TLS: Final = "pyre.tls"
-"""Requests carry ``extensions["pyre.tls"]``: a mapping describing the TLS session."""
+"""Requests carry ``extensions["pyre.tls"]``: a mapping describing the TLS session (section 10.4)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from ._driver import MemoryBody as MemoryBody
 from ._driver import MemoryRequest as MemoryRequest
 from ._driver import collect as collect
 from ._driver import header_pairs as header_pairs
+from ._validator import SpecViolation as SpecViolation
+from ._validator import validate as validate
 
 __all__ = [
     "DRIVER_INFO",
@@ -19,6 +21,8 @@ __all__ = [
     "DriverResponse",
     "MemoryBody",
     "MemoryRequest",
+    "SpecViolation",
     "collect",
     "header_pairs",
+    "validate",
 ]

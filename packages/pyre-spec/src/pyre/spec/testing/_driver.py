@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from .._application import Application, HasLifespan
 from .._errors import ClientDisconnected, RequestBodyTooLarge
@@ -23,22 +23,29 @@ from .._request import Address, State
 from .._response import FileBody, Response
 from .._version import EXT_EARLY_HINTS, ServerInfo
 
+# Methods whose requests carry content by definition, so a client sends a length even when it is 0.
+_METHODS_WITH_CONTENT = frozenset({"POST", "PUT", "PATCH"})
+
 DRIVER_INFO = ServerInfo(name="pyre-spec-driver", extensions=frozenset({EXT_EARLY_HINTS}))
 
 
 class MemoryBody:
-    """A request body fed from bytes or an async iterable of chunks."""
+    """A request body fed from bytes or an async iterable of chunks; single-pass."""
 
     def __init__(self, request: MemoryRequest, content: bytes | AsyncIterable[bytes]) -> None:
         self._request = request
         self._content = content
-        self._exhausted = False
-        self.reads = 0
-        """How many times the app started consuming; a server sends 100 Continue on the first."""
+        self._source: AsyncIterator[bytes] | None = None
+        self._finished = False
 
     @property
     def length(self) -> int | None:
         return len(self._content) if isinstance(self._content, bytes) else None
+
+    @property
+    def started(self) -> bool:
+        """Whether the app has begun consuming; a server sends 100 Continue at that moment."""
+        return self._source is not None
 
     async def read(self, max_size: int | None = None) -> bytes:
         parts = []
@@ -50,25 +57,45 @@ class MemoryBody:
             parts.append(chunk)
         return b"".join(parts)
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._exhausted:
-            return
-        self._exhausted = True
-        self.reads += 1
-        if isinstance(self._content, bytes):
-            chunks: AsyncIterable[bytes] = _once(self._content)
-        else:
-            chunks = self._content
-        async for chunk in chunks:
+    def __aiter__(self) -> MemoryBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._finished:
+            raise StopAsyncIteration
+        if self._source is None:
+            content = self._content
+            self._source = _once(content) if isinstance(content, bytes) else aiter(content)
+        while True:
             if self._request.disconnected:
                 raise ClientDisconnected
+            try:
+                chunk = await anext(self._source)
+            except StopAsyncIteration:
+                self._finished = True
+                self._request.trailers = Headers(self._request.sent_trailers)
+                raise
             if chunk:
-                yield chunk
-        self._request.trailers = Headers(self._request.sent_trailers)
+                return bytes(chunk)
 
 
 async def _once(content: bytes) -> AsyncIterator[bytes]:
     yield content
+
+
+def _split_target(target: bytes) -> tuple[bytes, bytes, str | None]:
+    """``(raw_path, query, authority)`` of a request-target in any of its four forms (RFC 9112 3.2)."""
+    if target == b"*":
+        return b"*", b"", None
+    if target.startswith(b"/"):
+        raw_path, _, query = target.partition(b"?")
+        return raw_path, query, None
+    _, sep, rest = target.partition(b"://")
+    if not sep:  # authority-form, for CONNECT
+        return b"", b"", target.decode("latin-1")
+    authority, slash, path_and_query = rest.partition(b"/")
+    raw_path, _, query = (slash + path_and_query).partition(b"?")
+    return raw_path or b"/", query, authority.decode("latin-1")
 
 
 class MemoryRequest:
@@ -93,12 +120,12 @@ class MemoryRequest:
     ) -> None:
         self.method = method
         self.target = target.encode("ascii") if isinstance(target, str) else target
-        self.raw_path, _, self.query = self.target.partition(b"?")
-        self.path = unquote(self.raw_path.decode("ascii"))
+        self.raw_path, self.query, target_authority = _split_target(self.target)
+        self.path = unquote_to_bytes(self.raw_path).decode("utf-8", "replace")
         self.http_version = http_version
         self.scheme = scheme
         self.headers = Headers(headers)
-        self.authority = self.headers.get("host")
+        self.authority = target_authority or self.headers.get("host")
         self.trailers: Headers | None = None
         self.sent_trailers = trailers
         self.body = MemoryBody(self, body)
@@ -208,8 +235,15 @@ class Driver:
         options.setdefault("state", self.state)
         options.setdefault("server_info", self.server_info)
         headers = list(options.pop("headers", ()))
-        if not any(name.lower() == b"host" for name, _ in headers):
+        names = {name.lower() for name, _ in headers}
+        if b"host" not in names:
             headers.insert(0, (b"host", b"testserver"))
+        body = options.get("body", b"")
+        if b"content-length" not in names and b"transfer-encoding" not in names:
+            if not isinstance(body, bytes):
+                headers.append((b"transfer-encoding", b"chunked"))
+            elif body or method.upper() in _METHODS_WITH_CONTENT:
+                headers.append((b"content-length", str(len(body)).encode()))
         return MemoryRequest(method, target, headers=headers, **options)
 
     async def send(self, request: MemoryRequest) -> DriverResponse:
