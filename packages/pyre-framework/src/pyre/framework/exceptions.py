@@ -1,0 +1,87 @@
+"""Errors raised by pyre-framework.
+
+The tree::
+
+    FrameworkError
+    ├── HTTPException            answer the request with this status (raised by handlers,
+    │   │                        middleware and the request/response helpers)
+    │   └── RequestValidationError   422: a query/header/cookie/body value did not convert
+    ├── RouteError               a route or endpoint could not be registered
+    │   └── RouteConflict        two routes would match the same requests
+    ├── ConverterError           an unknown converter or bad converter arguments
+    ├── URLBuildError            ``url_for`` got an unknown name or wrong parameters
+    └── ExtensionError           an extension could not be loaded, unloaded or reloaded
+
+``HTTPException`` is the only one meant to reach a client: the app turns it
+into a response.  The others are programming errors raised while the app is
+being assembled, never while it serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+
+class FrameworkError(Exception):
+    """Root of every exception defined by pyre-framework."""
+
+
+class HTTPException(FrameworkError):
+    """Stop handling the request and answer with ``status``.
+
+    ``detail`` becomes the JSON body ``{"detail": ...}``; it defaults to the
+    status phrase.  ``headers`` are added to the error response (for example
+    ``Allow`` on a 405 or ``WWW-Authenticate`` on a 401).
+    """
+
+    def __init__(self, status: int, detail: Any = None, headers: Mapping[str, str] | None = None) -> None:
+        if detail is None:
+            detail = _phrase(status)
+        super().__init__(status, detail)
+        self.status = status
+        self.detail = detail
+        self.headers: Mapping[str, str] = headers or {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status!r}, detail={self.detail!r})"
+
+
+class RequestValidationError(HTTPException):
+    """Values from the request did not convert to the handler's parameter types.
+
+    ``errors`` is a list of ``{"loc": [source, name, ...], "msg": str, "type": str}``,
+    one per failing value, sent to the client as the ``detail``.
+    """
+
+    def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(422, [dict(error) for error in errors])
+        self.errors = self.detail
+
+
+class RouteError(FrameworkError):
+    """A route or endpoint could not be registered."""
+
+
+class RouteConflict(RouteError):
+    """Two routes would answer the same method on the same paths."""
+
+
+class ConverterError(FrameworkError):
+    """An unknown converter name, bad converter arguments, or an unconvertible annotation."""
+
+
+class URLBuildError(FrameworkError, LookupError):
+    """``url_for`` was given an unknown endpoint name or parameters that do not fit its path."""
+
+
+class ExtensionError(FrameworkError):
+    """An extension module could not be loaded, unloaded or reloaded."""
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
