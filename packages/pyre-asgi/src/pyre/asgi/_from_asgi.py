@@ -1,0 +1,434 @@
+"""Serving an ASGI application on a pyre-spec server: ``from_asgi``.
+
+How the ASGI app's coroutine meets the server
+---------------------------------------------
+An ASGI app pushes its response through ``send``; a pyre-spec app returns it.
+The bridge calls the ASGI app and steps its coroutine itself:
+
+* The fast path: the app sends ``http.response.start`` and a whole body
+  without waiting on anything.  The first step runs it to its end and the
+  ``Response`` gets a ``bytes`` body.  No Task, no Future, no queue.
+* When the app waits, the bridge keeps stepping it inside the task that awaits
+  the bridge (the server's call of the application, later the server's
+  iteration of the body), passing whatever the app waits on up to that task
+  exactly as ``await`` would.  The app runs in one task from start to end, so
+  anyio cancel scopes, ``asyncio.timeout`` and context variables behave as
+  under uvicorn, and the bridge never starts a Task of its own for it.
+* Once the response head and a first body part are known while the app is
+  still running, the bridge returns a ``Response`` whose body is a
+  ``StreamBody``.  Each ``__anext__`` hands over the buffered parts or steps
+  the app until it sends more: the app only runs while the server asks for
+  content, which is the backpressure.  ``send`` itself waits only once more
+  than ``HIGH_WATER`` bytes are buffered.
+* ``send`` called from another task (anyio task groups, sse-starlette) wakes
+  the stepping loop: while the app waits, the loop waits on a private "wake"
+  future that either the app's own future or such a ``send`` completes.
+* ``StreamBody.aclose()`` (the server gave up on the response, usually because
+  the client left) raises ``ClientDisconnect`` out of a waiting ``send``, or
+  cancels whatever else the app waits on, and runs the app to its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Final
+
+from pyre.spec import (
+    EXT_EARLY_HINTS,
+    EXT_UPGRADE,
+    ClientDisconnected,
+    FileBody,
+    RawHeaders,
+    Request,
+    Response,
+    ServerInfo,
+)
+from pyre.spec import State as SpecState
+
+from ._detect import as_asgi3
+from ._errors import ASGIProtocolError, ClientDisconnect
+from ._lifespan import LifespanRunner
+from ._stepping import AppStepper, drive
+from ._types import ASGI_VERSION, HTTP_SPEC_VERSION, Message
+from ._websocket import is_websocket_request, serve_websocket
+
+logger = logging.getLogger("pyre.asgi")
+
+HIGH_WATER: Final = 65536
+"""Buffered response bytes beyond which ``send`` waits for the server to take them."""
+
+# Phases of the response, in the order the ASGI messages move it along.
+START: Final = 0  # before http.response.start
+HEAD: Final = 1  # start received, no body message yet
+BODY: Final = 2  # body received, more_body=True
+TRAILERS: Final = 3  # body finished, http.response.trailers expected
+COMPLETE: Final = 4
+
+# What a stepping loop runs the app until.
+GOAL_RESPONSE: Final = 0  # enough to return a Response: the head and a first body message
+GOAL_CHUNK: Final = 1  # buffered content, or the end of the body
+GOAL_TRAILERS: Final = 2  # the last trailers message
+GOAL_FINISH: Final = 3  # the app returned
+
+_ASGI_INFO: Final = {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION}
+
+
+def from_asgi(app: Any) -> FromASGI:
+    """A pyre-spec application (with ``lifespan``) serving the ASGI 3 or ASGI 2 application ``app``."""
+    return FromASGI(app)
+
+
+class FromASGI:
+    """A pyre-spec application that runs an ASGI application once per request."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = as_asgi3(app)
+        self._info: ServerInfo | None = None
+        self._extensions: dict[str, object] = {}
+        self._upgrades = False
+
+    def lifespan(self, server: ServerInfo, state: SpecState, /) -> AbstractAsyncContextManager[None]:
+        """The ASGI lifespan protocol: startup on enter, shutdown on exit, ``state`` shared."""
+        return LifespanRunner(self.app, state)
+
+    async def __call__(self, request: Request, /) -> Response:
+        info = request.server_info
+        if info is not self._info:
+            self._extensions = scope_extensions(info)
+            self._upgrades = info.supports(EXT_UPGRADE)
+            self._info = info
+        headers = [(name.lower(), value) for name, value in request.headers.raw]
+        if self._upgrades and is_websocket_request(request, headers):
+            return await serve_websocket(self.app, request, headers)
+        exchange = Exchange(request)
+        scope = {
+            "type": "http",
+            "asgi": _ASGI_INFO,
+            "http_version": request.http_version,
+            "method": request.method,
+            "scheme": request.scheme,
+            "path": request.path,
+            "raw_path": request.raw_path,
+            "query_string": request.query,
+            "root_path": request.root_path,
+            "headers": headers,
+            "client": request.client,
+            "server": request.server,
+            "state": dict(request.state),
+            "extensions": self._extensions,
+        }
+        exchange.coro = self.app(scope, exchange.receive, exchange.send).__await__()
+        exchange.step()
+        if exchange.finished:
+            if exchange.phase == COMPLETE and exchange.file is None and not exchange.want_trailers:
+                # The fast path: the app sent its whole response without waiting for anything.
+                parts = exchange.parts
+                body = parts[0] if len(parts) == 1 else b"".join(parts)
+                return Response(exchange.status, exchange.headers, body)
+            return exchange.response()
+        if exchange.phase < BODY:
+            await drive(exchange, GOAL_RESPONSE)
+        if exchange.file is not None and not exchange.finished:
+            # A FileBody cannot be followed by more work of the app's, so that work goes first.
+            await drive(exchange, GOAL_FINISH)
+        return exchange.response()
+
+
+def scope_extensions(info: ServerInfo) -> dict[str, object]:
+    """The ASGI extensions a pyre server with ``info`` can carry out.
+
+    Trailers and file bodies are core pyre-spec (``Response.trailers``,
+    ``FileBody``), so every server honours them; 103 needs the early-hints extension.
+    """
+    extensions: dict[str, object] = {
+        "http.response.trailers": {},
+        "http.response.pathsend": {},
+        "http.response.zerocopysend": {},
+    }
+    if info.supports(EXT_EARLY_HINTS):
+        extensions["http.response.early_hint"] = {}
+    return extensions
+
+
+class Exchange(AppStepper):
+    """One request's ``receive``/``send`` pair, the app's coroutine and the response it built."""
+
+    __slots__ = (
+        "request",
+        "phase",
+        "status",
+        "headers",
+        "parts",
+        "buffered",
+        "file",
+        "want_trailers",
+        "trailer_fields",
+        "drain",
+        "closed",
+        "chunks",
+        "remaining",
+        "body_done",
+        "completion",
+    )
+
+    def __init__(self, request: Request) -> None:
+        super().__init__()
+        self.request = request
+        self.phase = START
+        self.status = 500
+        self.headers: RawHeaders = ()
+        self.parts: list[bytes] = []
+        self.buffered = 0
+        self.file: FileBody | None = None
+        self.want_trailers = False
+        self.trailer_fields: list[tuple[bytes, bytes]] = []
+        self.drain: asyncio.Future[None] | None = None
+        self.closed = False
+        self.chunks: AsyncIterator[bytes] | None = None
+        self.remaining: int | None = None
+        self.body_done = False
+        self.completion: asyncio.Future[None] | None = None
+
+    # -- the app's side: receive and send ---------------------------------------------------------
+
+    async def receive(self) -> Message:
+        if not self.body_done:
+            return await self._read_body()
+        if self.phase != COMPLETE and not self.closed and not self.request.disconnected:
+            await self._wait_disconnect_or_complete()
+        # ASGI: after the response is sent, or once the client has gone.
+        return {"type": "http.disconnect"}
+
+    async def _read_body(self) -> Message:
+        chunks = self.chunks
+        if chunks is None:
+            body = self.request.body
+            length = body.length
+            if length == 0:
+                self.body_done = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            self.remaining = length
+            chunks = self.chunks = body.__aiter__()
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            self.body_done = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        except ClientDisconnected:
+            self.body_done = True
+            self.closed = True
+            return {"type": "http.disconnect"}
+        remaining = self.remaining
+        if remaining is None:
+            return {"type": "http.request", "body": chunk, "more_body": True}
+        remaining -= len(chunk)
+        self.remaining = remaining
+        if remaining > 0:
+            return {"type": "http.request", "body": chunk, "more_body": True}
+        # The declared length is in: finish the stream so the server sees the body read to its end.
+        self.body_done = True
+        try:
+            async for _ in chunks:
+                pass
+        except ClientDisconnected:
+            self.closed = True
+        return {"type": "http.request", "body": chunk, "more_body": False}
+
+    async def _wait_disconnect_or_complete(self) -> None:
+        loop = asyncio.get_running_loop()
+        completion = self.completion
+        if completion is None:
+            completion = self.completion = loop.create_future()
+        watcher = loop.create_task(self.request.wait_disconnected())
+        try:
+            await asyncio.wait((watcher, completion), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+
+    async def send(self, message: Message) -> None:
+        if self.closed or self.request.disconnected:
+            raise ClientDisconnect("the client disconnected")
+        kind = message["type"]
+        phase = self.phase
+        if kind == "http.response.body" and phase in (HEAD, BODY):
+            body = message.get("body", b"")
+            if body:
+                self.parts.append(body)
+                self.buffered += len(body)
+            if message.get("more_body", False):
+                self.phase = BODY
+                if self.buffered > HIGH_WATER:
+                    await self._wait_drain()
+                    return
+            elif self.want_trailers:
+                self.phase = TRAILERS
+            else:
+                self._complete()
+        elif kind == "http.response.start" and phase == START:
+            self.status = message["status"]
+            self.headers = message.get("headers", ())
+            self.want_trailers = bool(message.get("trailers", False))
+            self.phase = HEAD
+            return
+        elif kind == "http.response.trailers" and phase == TRAILERS:
+            self.trailer_fields.extend((name.lower(), value) for name, value in message.get("headers", ()))
+            if not message.get("more_trailers", False):
+                self._complete()
+        elif kind == "http.response.pathsend" and phase == HEAD:
+            self.file = FileBody(path=message["path"])
+            self._body_finished()
+        elif kind == "http.response.zerocopysend" and phase in (HEAD, BODY):
+            self._zero_copy(message)
+        elif kind == "http.response.early_hint" and phase == START:
+            links = [(b"link", link) for link in message.get("links", ())]
+            await self.request.send_interim(103, links)
+            return
+        elif phase == COMPLETE:
+            return  # ASGI: messages after the response is complete are ignored.
+        else:
+            raise ASGIProtocolError(f"unexpected ASGI message {kind!r} (response phase {phase})")
+        if not self.stepping:
+            self.wake_driver()
+
+    def _zero_copy(self, message: Message) -> None:
+        file = message["file"]
+        fd = file if isinstance(file, int) else file.fileno()
+        offset = message.get("offset")
+        if offset is None:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+        count = message.get("count")
+        more = message.get("more_body", False)
+        if self.phase == HEAD and not more:
+            # The whole body is this region: the server sends it, from its own descriptor.
+            self.file = FileBody(fd=os.dup(fd), offset=offset, count=count)
+            self._body_finished()
+            return
+        size = os.fstat(fd).st_size - offset if count is None else count
+        content = os.pread(fd, size, offset)
+        if content:
+            self.parts.append(content)
+            self.buffered += len(content)
+        if more:
+            self.phase = BODY
+        else:
+            self._body_finished()
+
+    async def _wait_drain(self) -> None:
+        drain = self.drain
+        if drain is None:
+            drain = self.drain = asyncio.get_running_loop().create_future()
+        if not self.stepping:
+            self.wake_driver()
+        await drain
+
+    def _body_finished(self) -> None:
+        if self.want_trailers:
+            self.phase = TRAILERS
+        else:
+            self._complete()
+
+    def _complete(self) -> None:
+        self.phase = COMPLETE
+        completion = self.completion
+        if completion is not None and not completion.done():
+            completion.set_result(None)
+
+    # -- the server's side: stepping the app and building the response ----------------------------
+
+    def release(self) -> None:
+        drain = self.drain
+        if drain is not None and not self.parts:
+            # The server has taken every buffered part and wants more.
+            self.drain = None
+            if not drain.done():
+                drain.set_result(None)
+
+    def returned(self) -> None:
+        completion = self.completion
+        if completion is not None and not completion.done():
+            completion.set_result(None)
+
+    def reached(self, goal: int) -> bool:
+        if goal == GOAL_RESPONSE:
+            return self.phase >= BODY
+        if goal == GOAL_CHUNK:
+            return bool(self.parts) or self.phase >= TRAILERS
+        if goal == GOAL_TRAILERS:
+            return self.phase == COMPLETE
+        return False
+
+    def take_parts(self) -> bytes:
+        parts = self.parts
+        self.parts = []
+        self.buffered = 0
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def response(self) -> Response:
+        trailers = self.read_trailers if self.want_trailers else None
+        if not self.finished:
+            return Response(self.status, self.headers, StreamBody(self), trailers=trailers)
+        if self.phase < TRAILERS:
+            what = "sending a response" if self.phase == START else "finishing its response body"
+            raise ASGIProtocolError(f"the ASGI application returned without {what}")
+        body = self.file if self.file is not None else self.take_parts()
+        return Response(self.status, self.headers, body, trailers=trailers)
+
+    async def read_trailers(self) -> RawHeaders:
+        """``Response.trailers``: the app's trailers messages, once it has sent the last one."""
+        await drive(self, GOAL_TRAILERS)
+        await drive(self, GOAL_FINISH)
+        return self.trailer_fields
+
+
+class StreamBody:
+    """The response content of an ASGI app still running when its response went to the server."""
+
+    __slots__ = ("exchange",)
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+
+    def __aiter__(self) -> StreamBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        exchange = self.exchange
+        if not exchange.parts and exchange.phase < TRAILERS:
+            await drive(exchange, GOAL_CHUNK)
+        if exchange.parts:
+            return exchange.take_parts()
+        if exchange.phase < TRAILERS:
+            raise ASGIProtocolError("the ASGI application returned without finishing its response body")
+        if not exchange.want_trailers:
+            # The client has the whole body; whatever the app does now (background tasks) ends here.
+            await drive(exchange, GOAL_FINISH)
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """The server is done with the body before its end: tell the app the client has gone."""
+        exchange = self.exchange
+        if exchange.finished:
+            return
+        exchange.closed = True
+        exchange.parts = []
+        exchange._complete()
+        cancelled = False
+        drain = exchange.drain
+        if drain is not None and not drain.done():
+            exchange.drain = None
+            drain.set_exception(ClientDisconnect("the client disconnected"))
+        elif exchange.signal is not None and not exchange.signal.done():
+            cancelled = exchange.signal.cancel()
+        try:
+            await drive(exchange, GOAL_FINISH)
+        except asyncio.CancelledError:
+            if not cancelled:
+                raise
+        except Exception as error:
+            # Most often the app's own reaction to the disconnect (Starlette turns the
+            # OSError into its ClientDisconnect); the server asked for no more, so nothing to report.
+            logger.debug("ASGI application ended with %r after its response was abandoned", error)

@@ -1,0 +1,421 @@
+"""Serving a pyre-spec application on an ASGI server: ``to_asgi``.
+
+The ASGI server plays the pyre server: ``ASGIRequest`` reads the request from
+the ASGI scope and ``receive``, and ``send_response`` does the pyre-spec
+server's part of the response (framing headers, file bodies, trailers) in
+ASGI messages.  What the ASGI server offers in ``scope["extensions"]`` becomes
+the request's ``server_info.extensions``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from typing import Final
+from urllib.parse import quote
+
+from pyre.spec import (
+    EXT_EARLY_HINTS,
+    EXT_SENDFILE,
+    Address,
+    Application,
+    ClientDisconnected,
+    FileBody,
+    HasLifespan,
+    Headers,
+    RawHeaders,
+    RequestBodyTooLarge,
+    Response,
+    ResponseBody,
+    ServerInfo,
+    State,
+)
+
+from .__about__ import __version__
+from ._errors import ASGIProtocolError
+from ._types import Message, Receive, Scope, Send
+
+SERVER_NAME: Final = f"pyre-asgi/{__version__}"
+FILE_CHUNK: Final = 65536
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+_NO_EXTENSIONS: Final[Mapping[str, object]] = {}
+
+
+def to_asgi(app: Application) -> ToASGI:
+    """An ASGI 3 application serving the pyre-spec application ``app`` (and its lifespan)."""
+    return ToASGI(app)
+
+
+class ToASGI:
+    """An ASGI 3 application that runs a pyre-spec application."""
+
+    def __init__(self, app: Application) -> None:
+        self.app = app
+        self.state: State = {}
+        """The pyre-spec state, the same dict for every request: the ASGI lifespan state if there is one."""
+        self._infos: dict[tuple[bool, bool], ServerInfo] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+        elif kind == "websocket":
+            # pyre-spec upgrades need the raw connection, which ASGI does not give: refuse (403).
+            await receive()
+            await send({"type": "websocket.close", "code": 1000})
+        else:
+            raise ASGIProtocolError(f"unsupported ASGI scope type {kind!r}")
+
+    def server_info(self, extensions: Mapping[str, object]) -> ServerInfo:
+        key = ("http.response.early_hint" in extensions, "http.response.pathsend" in extensions)
+        info = self._infos.get(key)
+        if info is None:
+            names = set()
+            if key[0]:
+                names.add(EXT_EARLY_HINTS)
+            if key[1]:
+                names.add(EXT_SENDFILE)
+            info = self._infos[key] = ServerInfo(name=SERVER_NAME, extensions=frozenset(names))
+        return info
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        extensions = scope.get("extensions") or _NO_EXTENSIONS
+        request = ASGIRequest(scope, receive, send, self.state, self.server_info(extensions), extensions)
+        try:
+            response = await self.app(request)
+        except RequestBodyTooLarge:
+            response = Response(413, [(b"content-type", b"text/plain; charset=utf-8")], b"Content Too Large")
+        await send_response(request, response, send, extensions)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope.get("state")
+        if state is not None:
+            self.state = state
+        await receive()  # lifespan.startup
+        manager = None
+        if isinstance(self.app, HasLifespan):
+            manager = self.app.lifespan(self.server_info(_NO_EXTENSIONS), self.state)
+            try:
+                await manager.__aenter__()
+            except Exception as error:
+                await send({"type": "lifespan.startup.failed", "message": describe(error)})
+                return
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        if manager is not None:
+            try:
+                await manager.__aexit__(None, None, None)
+            except Exception as error:
+                await send({"type": "lifespan.shutdown.failed", "message": describe(error)})
+                return
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+class ASGIRequest:
+    """A ``pyre.spec.Request`` read from an ASGI HTTP scope and its ``receive`` channel."""
+
+    __slots__ = (
+        "scope",
+        "method",
+        "path",
+        "query",
+        "http_version",
+        "scheme",
+        "root_path",
+        "state",
+        "server_info",
+        "extensions",
+        "body",
+        "trailers",
+        "_receive",
+        "_send",
+        "_headers",
+        "_asgi_extensions",
+        "_pending",
+        "_body_done",
+        "_disconnected",
+        "_lock",
+    )
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        state: State,
+        server_info: ServerInfo,
+        asgi_extensions: Mapping[str, object],
+    ) -> None:
+        self.scope = scope
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.query: bytes = scope.get("query_string", b"")
+        self.http_version: str = scope.get("http_version", "1.1")
+        self.scheme: str = scope.get("scheme", "http")
+        self.root_path: str = scope.get("root_path", "")
+        self.state = state
+        self.server_info = server_info
+        self.extensions: Mapping[str, object] = _NO_EXTENSIONS
+        self.body = ASGIBody(self)
+        self.trailers: Headers | None = None
+        self._receive = receive
+        self._send = send
+        self._headers: Headers | None = None
+        self._asgi_extensions = asgi_extensions
+        self._pending: deque[bytes] = deque()
+        self._body_done = False
+        self._disconnected = False
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    def headers(self) -> Headers:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers(self.scope["headers"])
+        return headers
+
+    @property
+    def raw_path(self) -> bytes:
+        raw: bytes | None = self.scope.get("raw_path")
+        return raw if raw is not None else quote(self.path).encode("ascii")
+
+    @property
+    def target(self) -> bytes:
+        query = self.query
+        return self.raw_path + b"?" + query if query else self.raw_path
+
+    @property
+    def authority(self) -> str | None:
+        return self.headers.get("host")
+
+    @property
+    def client(self) -> Address | None:
+        client = self.scope.get("client")
+        return (client[0], client[1]) if client else None
+
+    @property
+    def server(self) -> Address | None:
+        server = self.scope.get("server")
+        return (server[0], server[1]) if server and server[1] is not None else None
+
+    @property
+    def disconnected(self) -> bool:
+        return self._disconnected
+
+    async def wait_disconnected(self) -> None:
+        while not self._disconnected:
+            await self._pump()
+
+    async def send_interim(self, status: int, headers: RawHeaders = ()) -> None:
+        if not 100 <= status < 200 or status == 101:
+            raise ValueError(f"send_interim takes a 1xx status other than 101, not {status}")
+        if status == 103 and "http.response.early_hint" in self._asgi_extensions:
+            links = [value for name, value in headers if name.lower() == b"link"]
+            await self._send({"type": "http.response.early_hint", "links": links})
+        # ASGI has no message for any other 1xx; the server sends 100 Continue by itself.
+
+    def mark_disconnected(self) -> None:
+        self._disconnected = True
+
+    async def next_chunk(self) -> bytes | None:
+        """The next request body chunk, None at the end; ``ClientDisconnected`` if the client left."""
+        while True:
+            if self._pending:
+                return self._pending.popleft()
+            if self._body_done:
+                return None
+            if self._disconnected:
+                raise ClientDisconnected
+            await self._pump()
+
+    async def _pump(self) -> None:
+        """Receive one ASGI message and file it; one receive at a time, whoever asks."""
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = asyncio.Lock()
+        if lock.locked():
+            async with lock:
+                return  # another reader received a message: the caller looks at the state again
+        async with lock:
+            message = await self._receive()
+        kind = message["type"]
+        if kind == "http.request":
+            body = message.get("body", b"")
+            if body:
+                self._pending.append(body)
+            if not message.get("more_body", False):
+                self._body_done = True
+                self.trailers = Headers(())
+        elif kind == "http.disconnect":
+            self._disconnected = True
+        else:
+            raise ASGIProtocolError(f"unexpected ASGI message {kind!r} from receive()")
+
+
+class ASGIBody:
+    """The request content, from ``http.request`` messages."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: ASGIRequest) -> None:
+        self._request = request
+
+    @property
+    def length(self) -> int | None:
+        request = self._request
+        value = request.headers.get("content-length")
+        if value is not None and value.isdigit():
+            return int(value)
+        # HTTP/1.x without either field has no content (RFC 9112 section 6.3); HTTP/2 and 3 may still.
+        if request.http_version.startswith("1") and "transfer-encoding" not in request.headers:
+            return 0
+        return None
+
+    async def read(self, max_size: int | None = None) -> bytes:
+        parts = []
+        size = 0
+        async for chunk in self:
+            size += len(chunk)
+            if max_size is not None and size > max_size:
+                raise RequestBodyTooLarge(max_size)
+            parts.append(chunk)
+        return b"".join(parts)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        next_chunk = self._request.next_chunk
+        while (chunk := await next_chunk()) is not None:
+            yield chunk
+
+
+async def send_response(
+    request: ASGIRequest, response: Response, send: Send, extensions: Mapping[str, object]
+) -> None:
+    """Send ``response`` as ASGI messages, doing the pyre server's framing."""
+    if response.upgrade is not None:
+        raise ASGIProtocolError("a pyre-spec protocol upgrade cannot be carried over ASGI HTTP")
+    body = response.body
+    trailers = response.trailers
+    with_trailers = trailers is not None and "http.response.trailers" in extensions
+    status = response.status
+    if isinstance(body, bytes):
+        size: int | None = len(body) if body or request.method != "HEAD" else None
+    elif isinstance(body, FileBody):
+        size = file_size(body)
+    else:
+        size = None
+    start: Message = {"type": "http.response.start", "status": status, "headers": framed(response, size)}
+    if with_trailers:
+        start["trailers"] = True
+    try:
+        await send(start)
+    except OSError:
+        request.mark_disconnected()
+        await abandon(body)
+        return
+    try:
+        if isinstance(body, bytes):
+            await send({"type": "http.response.body", "body": body})
+        elif isinstance(body, FileBody):
+            await send_file(body, send, "http.response.pathsend" in extensions)
+        else:
+            await send_stream(request, body, send)
+        if trailers is not None:
+            fields = await trailers()
+            if with_trailers:
+                await send(
+                    {"type": "http.response.trailers", "headers": list(fields), "more_trailers": False}
+                )
+    except (OSError, ClientDisconnected):
+        # ASGI 2.4: send() on a closed connection raises an OSError; the client has gone.
+        request.mark_disconnected()
+
+
+async def abandon(body: ResponseBody) -> None:
+    """Release a body that will not be sent: the file descriptor or the stream the app handed over."""
+    if isinstance(body, FileBody):
+        if body.fd is not None:
+            os.close(body.fd)
+    elif not isinstance(body, bytes):
+        aclose = getattr(body, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def framed(response: Response, size: int | None) -> list[tuple[bytes, bytes]]:
+    """The app's headers without ``transfer-encoding``, with ``content-length`` when the size is known."""
+    status = response.status
+    headers = [(name, value) for name, value in response.headers if name != b"transfer-encoding"]
+    if size is None or status < 200 or status in _NO_BODY_STATUSES:
+        return headers
+    if not any(name == b"content-length" for name, _ in headers):
+        headers.append((b"content-length", str(size).encode("ascii")))
+    return headers
+
+
+def file_size(body: FileBody) -> int:
+    if body.count is not None:
+        return body.count
+    if body.path is not None:
+        return os.stat(body.path).st_size - body.offset
+    assert body.fd is not None
+    return os.fstat(body.fd).st_size - body.offset
+
+
+async def send_file(body: FileBody, send: Send, pathsend: bool) -> None:
+    if pathsend and body.path is not None and body.offset == 0 and body.count is None:
+        await send({"type": "http.response.pathsend", "path": absolute(body.path)})
+        return
+    fd = os.open(body.path, os.O_RDONLY) if body.path is not None else body.fd
+    assert fd is not None
+    try:
+        position = body.offset
+        left = file_size(body)
+        while left > 0:
+            chunk = await asyncio.to_thread(os.pread, fd, min(FILE_CHUNK, left), position)
+            if not chunk:
+                break
+            position += len(chunk)
+            left -= len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
+        if left > 0 or position == body.offset:
+            await send({"type": "http.response.body", "body": b""})
+    finally:
+        os.close(fd)
+
+
+def absolute(path: str | os.PathLike[str]) -> str:
+    """ASGI pathsend takes an absolute path."""
+    return os.path.abspath(path)
+
+
+async def send_stream(request: ASGIRequest, body: AsyncIterable[bytes], send: Send) -> None:
+    """Send chunk by chunk until the end, or until the client is gone.
+
+    Not every server raises from ``send()`` after a disconnect (uvicorn's
+    httptools protocol drops the message), so ``receive()`` is also watched
+    for ``http.disconnect`` while the stream lasts.
+    """
+    iterator = aiter(body)
+    watcher = asyncio.ensure_future(request.wait_disconnected())
+    try:
+        async for chunk in iterator:
+            if watcher.done():
+                raise ClientDisconnected
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except BaseException:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        raise
+    finally:
+        watcher.cancel()
+    await send({"type": "http.response.body", "body": b""})
