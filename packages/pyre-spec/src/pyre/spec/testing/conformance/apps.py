@@ -1,0 +1,359 @@
+"""The canonical applications the conformance suite runs on the server under test.
+
+Each is a module-level object, so a server started in another process can load
+it by import path: ``import_path(app)`` gives ``"pyre.spec.testing.conformance.apps:echo"``.
+
+The apps are plain pyre-spec applications.  A test coordinates with an app
+through its own HTTP requests, never through shared memory, so the suite works
+the same against an in-process server and a separate process.  Every app
+answers two control routes:
+
+``/_control/post?id=ID&value=V``
+    records ``V`` under ``ID``;
+``/_control/wait?id=ID``
+    waits (at most ``CONTROL_TIMEOUT`` seconds) for a value under ``ID`` and returns it.
+
+The state behind them lives in this module, so a server must run the suite's
+apps in a single process (one worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qs
+
+from ..._application import Application
+from ..._errors import ClientDisconnected, RequestBodyTooLarge
+from ..._request import Request, State
+from ..._response import FileBody, Response
+from ..._version import EXT_EARLY_HINTS, ServerInfo
+
+__all__ = [
+    "CONTROL_TIMEOUT",
+    "FILE_PATH",
+    "LifespanApp",
+    "disconnect",
+    "echo",
+    "errors",
+    "expect_continue",
+    "failing_lifespan",
+    "import_path",
+    "lifespan",
+    "responses",
+    "slow_consumer",
+    "streaming",
+    "trailers",
+]
+
+CONTROL_TIMEOUT = 10.0
+FILE_PATH = os.path.abspath(__file__)
+"""The file the ``responses`` app serves as a ``FileBody``; the client compares it byte for byte."""
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+_posted: dict[str, asyncio.Future[str]] = {}
+_seen: list[str] = []
+
+
+def _slot(key: str) -> asyncio.Future[str]:
+    future = _posted.get(key)
+    if future is None:
+        future = _posted[key] = asyncio.get_running_loop().create_future()
+    return future
+
+
+def post(key: str, value: str) -> None:
+    """Record ``value`` for whoever waits on ``key`` (from inside an app)."""
+    future = _slot(key)
+    if not future.done():
+        future.set_result(value)
+
+
+async def _wait(key: str) -> str | None:
+    try:
+        return await asyncio.wait_for(asyncio.shield(_slot(key)), CONTROL_TIMEOUT)
+    except TimeoutError:
+        return None
+
+
+def _params(request: Request) -> dict[str, str]:
+    return {name: values[0] for name, values in parse_qs(request.query.decode("latin-1")).items()}
+
+
+def _text(body: str, status: int = 200) -> Response:
+    return Response(status, [(b"content-type", b"text/plain; charset=utf-8")], body.encode())
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(status, [(b"content-type", b"application/json")], json.dumps(value).encode())
+
+
+def _controlled(handler: Handler) -> Handler:
+    async def app(request: Request) -> Response:
+        if request.raw_path.startswith(b"/_control/"):
+            return await _control(request)
+        return await handler(request)
+
+    app.__name__ = app.__qualname__ = handler.__name__
+    app.__doc__ = handler.__doc__
+    return app
+
+
+async def _control(request: Request) -> Response:
+    params = _params(request)
+    if request.raw_path == b"/_control/post":
+        post(params["id"], params.get("value", ""))
+        return _text("posted")
+    if request.raw_path == b"/_control/wait":
+        value = await _wait(params["id"])
+        return _text("timeout", 504) if value is None else _text(value)
+    if request.raw_path == b"/_control/seen":
+        seen = list(_seen)
+        _seen.clear()
+        return _json(seen)
+    return _text("unknown control route", 404)
+
+
+def _latin1(data: bytes) -> str:
+    return data.decode("latin-1")
+
+
+@_controlled
+async def echo(request: Request) -> Response:
+    """The request as the app saw it, as JSON; byte strings are decoded as ISO-8859-1.
+
+    It also remembers ``"METHOD target"`` of each request, for ``/_control/seen``,
+    so a test can prove a smuggled request never reached the application.
+    """
+    _seen.append(f"{request.method} {_latin1(request.target)}")
+    declared = request.body.length
+    body = await request.body.read()
+    trailers = request.trailers
+    # CONNECT asks a proxy for a tunnel; an origin server refuses it (RFC 9110 section 9.3.6),
+    # but still reports what it parsed.
+    status = 405 if request.method == "CONNECT" else 200
+    return _json(
+        {
+            "method": request.method,
+            "target": _latin1(request.target),
+            "path": request.path,
+            "raw_path": _latin1(request.raw_path),
+            "query": _latin1(request.query),
+            "http_version": request.http_version,
+            "scheme": request.scheme,
+            "authority": request.authority,
+            "headers": [[_latin1(name), _latin1(value)] for name, value in request.headers.raw],
+            "body": _latin1(body),
+            "body_length": declared,
+            "trailers": None if trailers is None else [[_latin1(n), _latin1(v)] for n, v in trailers.raw],
+        },
+        status,
+    )
+
+
+async def _chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def _gated(key: str) -> AsyncIterator[bytes]:
+    yield b"first\n"
+    await _wait(key)
+    yield b"second\n"
+
+
+@_controlled
+async def streaming(request: Request) -> Response:
+    """Streamed response bodies.
+
+    ``/chunks?n=N`` yields ``chunk-i`` lines; ``/gated?id=ID`` yields one line,
+    then waits for ``ID`` before the second, so the client can prove the first
+    reached it before the stream ended; ``/with-length`` streams with an app
+    ``content-length``; ``/app-te`` sets its own ``transfer-encoding``, which the
+    server must drop; ``/empty`` yields nothing.
+    """
+    route = request.raw_path
+    if route == b"/gated":
+        return Response(200, [(b"content-type", b"text/plain")], _gated(_params(request)["id"]))
+    if route == b"/with-length":
+        return Response(200, [(b"content-length", b"10")], _chunks([b"01234", b"56789"]))
+    if route == b"/app-te":
+        return Response(200, [(b"transfer-encoding", b"chunked")], _chunks([b"framed ", b"once"]))
+    if route == b"/empty":
+        return Response(200, [], _chunks([]))
+    count = int(_params(request).get("n", "3"))
+    return Response(
+        200, [(b"content-type", b"text/plain")], _chunks([b"chunk-%d\n" % i for i in range(count)])
+    )
+
+
+@_controlled
+async def slow_consumer(request: Request) -> Response:
+    """``/upload?id=ID`` reads nothing until ``ID`` is posted, then counts the body."""
+    await _wait(_params(request)["id"])
+    size = 0
+    try:
+        async for chunk in request.body:
+            size += len(chunk)
+    except RequestBodyTooLarge:
+        return _json({"read": size, "too_large": True})
+    return _json({"read": size, "too_large": False})
+
+
+async def _endless(key: str) -> AsyncIterator[bytes]:
+    block = b"x" * 16384
+    try:
+        for _ in range(16384):
+            yield block
+    finally:
+        post(key, "stream closed")
+
+
+@_controlled
+async def disconnect(request: Request) -> Response:
+    """What the app sees when the client leaves; each route posts its finding under ``id``.
+
+    ``/wait``: ``wait_disconnected()`` returned (and ``disconnected`` is then true);
+    ``/read``: reading the body raised ``ClientDisconnected``;
+    ``/stream``: the server stopped and closed an endless response stream.
+    """
+    key = _params(request)["id"]
+    route = request.raw_path
+    if route == b"/wait":
+        await request.wait_disconnected()
+        post(key, f"disconnected={request.disconnected}")
+        return _text("gone")
+    if route == b"/read":
+        try:
+            body = await request.body.read()
+        except ClientDisconnected:
+            post(key, "ClientDisconnected")
+            raise
+        post(key, f"read {len(body)} bytes")
+        return _text("read")
+    return Response(200, [(b"content-type", b"application/octet-stream")], _endless(key))
+
+
+@_controlled
+async def trailers(request: Request) -> Response:
+    """``/echo``: the request body and trailers (and whether trailers showed before the body
+    was read); ``/send``: a streamed response with an ``x-checksum`` trailer."""
+    if request.raw_path == b"/send":
+
+        async def checksum() -> list[tuple[bytes, bytes]]:
+            return [(b"x-checksum", b"c0ffee")]
+
+        return Response(
+            200, [(b"trailer", b"x-checksum")], _chunks([b"with ", b"trailers"]), trailers=checksum
+        )
+    before = request.trailers
+    body = await request.body.read()
+    after = request.trailers
+    return _json(
+        {
+            "before": None if before is None else list(before),
+            "body": _latin1(body),
+            "trailers": None if after is None else [list(pair) for pair in after],
+        }
+    )
+
+
+@_controlled
+async def expect_continue(request: Request) -> Response:
+    """``/read`` reads and returns the body; ``/ignore`` answers without reading it."""
+    if request.raw_path == b"/ignore":
+        return _text("ignored the body")
+    return Response(200, [], await request.body.read())
+
+
+@_controlled
+async def responses(request: Request) -> Response:
+    """Fixed responses: ``/bytes``, ``/204``, ``/304``, ``/file``, ``/file-range``,
+    ``/file-fd``, ``/big``, ``/early-hints``, ``/close`` (the app asks for
+    ``connection: close``), ``/status?code=N``."""
+    route = request.raw_path
+    if route == b"/204":
+        return Response(204, [(b"x-app", b"no-content")], b"this body must not be sent")
+    if route == b"/304":
+        return Response(304, [(b"etag", b'"v1"')], b"this body must not be sent")
+    if route == b"/file":
+        return Response(200, [(b"content-type", b"application/toml")], FileBody(path=FILE_PATH))
+    if route == b"/file-range":
+        return Response(200, [], FileBody(path=FILE_PATH, offset=10, count=100))
+    if route == b"/file-fd":
+        return Response(200, [], FileBody(fd=os.open(FILE_PATH, os.O_RDONLY), offset=5))
+    if route == b"/big":
+        return Response(200, [], bytes(range(256)) * 4096)
+    if route == b"/early-hints":
+        await request.send_interim(103, [(b"link", b"</style.css>; rel=preload; as=style")])
+        supported = request.server_info.supports(EXT_EARLY_HINTS)
+        return _text("hinted" if supported else "no early hints")
+    if route == b"/close":
+        return Response(200, [(b"connection", b"close")], b"closing")
+    if route == b"/status":
+        return Response(int(_params(request)["code"]), [], b"")
+    return Response(200, [(b"content-type", b"text/plain")], b"hello, world\n")
+
+
+class _AppError(Exception):
+    pass
+
+
+async def _failing_stream() -> AsyncIterator[bytes]:
+    yield b"partial "
+    await asyncio.sleep(0)
+    raise _AppError("conformance-secret: raised while streaming")
+
+
+@_controlled
+async def errors(request: Request) -> Response:
+    """``/raise``: raises before a response; ``/raise-mid-stream``: raises after the first chunk;
+    ``/raise-with-length``: the same with an app ``content-length``."""
+    if request.raw_path == b"/raise":
+        raise _AppError("conformance-secret: raised before the response")
+    if request.raw_path == b"/raise-with-length":
+        return Response(200, [(b"content-length", b"100")], _failing_stream())
+    return Response(200, [], _failing_stream())
+
+
+class LifespanApp:
+    """An app with a lifespan: startup fills ``state``; each request reports it."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    @asynccontextmanager
+    async def lifespan(self, server: ServerInfo, state: State) -> AsyncIterator[None]:
+        if self.fail:
+            raise RuntimeError("conformance: startup failed on purpose")
+        state["started_by"] = server.name
+        state["requests"] = 0
+        yield
+
+    async def __call__(self, request: Request) -> Response:
+        state = request.state
+        state["requests"] = state.get("requests", 0) + 1
+        return _json(
+            {
+                "started_by": state.get("started_by"),
+                "requests": state["requests"],
+                "spec_version": request.server_info.spec_version,
+            }
+        )
+
+
+lifespan = LifespanApp()
+failing_lifespan = LifespanApp(fail=True)
+
+
+def import_path(app: Application) -> str:
+    """``"module:name"`` for one of this module's apps, for servers that load apps by name."""
+    for name, value in globals().items():
+        if value is app and not name.startswith("_"):
+            return f"{__name__}:{name}"
+    raise ValueError(f"{app!r} is not one of the conformance apps")
