@@ -1,0 +1,214 @@
+"""The HTTP/1.1 request rules httptools leaves to the server (RFC 9110, RFC 9112).
+
+httptools (llhttp) tokenizes the message and already refuses much malformed
+input: bad field names and values, bare LF, obs-fold, Content-Length together
+with Transfer-Encoding, duplicate Content-Length.  The checks here cover what
+it accepts but the RFCs forbid, and decide what each failure is answered with.
+Every function is pure: bytes in, verdict out.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+
+class Rejection(Exception):
+    """A request that is answered with an error status and then the connection is closed.
+
+    RFC 9112 section 2.2: "When a server listening only for HTTP request messages
+    ... receives a sequence of octets that does not match the HTTP-message
+    grammar ... the server SHOULD respond with a 400 (Bad Request) response and
+    close the connection."  Closing is the default for every rejection because
+    the framing of whatever follows can no longer be trusted.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+# What each llhttp error is answered with; anything not listed is 400.
+PARSER_ERROR_STATUS: Final = {"Content-Length overflow": 413}
+
+# The methods llhttp tokenizes.  A request with any other method token is
+# re-parsed with a stand-in from this set; the app sees the real one.
+LLHTTP_METHODS: Final = frozenset(
+    b"DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND PROPPATCH SEARCH "
+    b"UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE M-SEARCH NOTIFY SUBSCRIBE "
+    b"UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE QUERY".split()
+)
+STAND_IN_METHOD: Final = b"PUT"
+
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9112 section 3: request-line = method SP request-target SP HTTP-version
+_REQUEST_LINE: Final = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP/[0-9]\.[0-9])")
+# RFC 9110 section 5.5: field-value octets are VCHAR, obs-text, SP and HTAB.
+_NOT_FIELD_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+# RFC 9110 section 7.2: Host = uri-host [ ":" port ]; RFC 3986 section 3.2.2:
+# host = IP-literal / IPv4address / reg-name.  An empty Host is allowed when the
+# target URI has no authority.
+_HOST: Final = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+
+# RFC 9112 section 3.2.2: absolute-form = absolute-URI.  Only http and https
+# URIs identify resources this server can be the origin of.
+_ABSOLUTE_FORM: Final = re.compile(rb"(?i:https?)://([^/?#]*)([^#]*)")
+
+
+def status_for_parser_error(message: str) -> int:
+    return PARSER_ERROR_STATUS.get(message, 400)
+
+
+def canonical_head(head: bytes) -> tuple[bytes, bytes] | None:
+    """A head llhttp refused, checked against the RFC grammar itself.
+
+    llhttp is stricter than RFC 9112 in two ways: it knows a fixed list of
+    methods (RFC 9110 section 9.1: "the method token is case-sensitive", any
+    token) and it does not strip a tab around ``Transfer-Encoding: chunked``
+    (RFC 9110 section 5.5: OWS around a field value is not part of it).  For a
+    head that is valid by the RFC, returns ``(method, head)`` where ``head`` is
+    the same message in a form llhttp takes: a stand-in method and field values
+    without surrounding whitespace.  Otherwise ``None``, and the request is 400.
+    """
+    lines = head.split(b"\r\n")
+    request_line = _REQUEST_LINE.fullmatch(lines[0])
+    if request_line is None:
+        return None
+    method, target, version = request_line.groups()
+    out = [b"%s %s %s\r\n" % (method if method in LLHTTP_METHODS else STAND_IN_METHOD, target, version)]
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        value = value.strip(b" \t")
+        if not colon or not _TOKEN.fullmatch(name) or _NOT_FIELD_VALUE.search(value):
+            return None
+        out.append(name + b": " + value + b"\r\n")
+    out.append(b"\r\n")
+    return method, b"".join(out)
+
+
+def check_version(version: str) -> str:
+    """The version to answer in, from the one llhttp read (leniently) off the request line.
+
+    RFC 9110 section 2.5: a recipient of a higher minor version "SHOULD process the
+    message as if it were in the highest minor version within that major version to
+    which the recipient is conformant"; section 15.6.6: 505 for a major version it
+    "refuses to support".  llhttp reports a request line without a version as 0.9.
+    """
+    if version in ("1.1", "1.0"):
+        return version
+    if version == "0.9":
+        raise Rejection(400, "request line without an HTTP version")
+    if version.startswith("1."):
+        return "1.1"
+    raise Rejection(505, f"HTTP/{version} is not supported")
+
+
+def check_host(version: str, hosts: list[bytes]) -> None:
+    """RFC 9112 section 3.2: "A server MUST respond with a 400 (Bad Request) status
+    code to any HTTP/1.1 request message that lacks a Host header field and to any
+    request message that contains more than one Host header field line or a Host
+    header field with an invalid field value."
+    """
+    if not hosts:
+        if version == "1.1":
+            raise Rejection(400, "missing Host header")
+        return
+    if len(hosts) > 1:
+        raise Rejection(400, "more than one Host header")
+    if not _HOST.fullmatch(hosts[0]):
+        raise Rejection(400, "invalid Host header")
+
+
+def split_target(method: str, target: bytes) -> tuple[bytes, bytes, bytes | None]:
+    """``(raw_path, query, authority)`` for a request-target (RFC 9112 section 3.2).
+
+    ``authority`` is not ``None`` only for absolute-form and authority-form, where
+    RFC 9112 section 3.2.2 says the server "MUST ignore the received Host header
+    field (if any) and instead use the host information of the request-target".
+    """
+    if target[:1] == b"/":  # origin-form
+        if b"#" in target:
+            raise Rejection(400, "fragment in request-target")
+        path, _, query = target.partition(b"?")
+        return path, query, None
+    if target == b"*":  # asterisk-form, only for a server-wide OPTIONS
+        if method != "OPTIONS":
+            raise Rejection(400, "asterisk-form request-target outside OPTIONS")
+        return b"*", b"", None
+    if method == "CONNECT":  # authority-form
+        if not _HOST.fullmatch(target):
+            raise Rejection(400, "invalid authority-form request-target")
+        return b"", b"", target
+    absolute = _ABSOLUTE_FORM.fullmatch(target)
+    if absolute is None:
+        raise Rejection(400, "invalid request-target")
+    authority, rest = absolute.group(1), absolute.group(2)
+    if not _HOST.fullmatch(authority):
+        raise Rejection(400, "invalid authority in request-target")
+    path, _, query = rest.partition(b"?")
+    return path or b"/", query, authority
+
+
+def check_transfer_encoding(version: str, values: list[bytes]) -> None:
+    """Accept exactly ``Transfer-Encoding: chunked`` on HTTP/1.1.
+
+    RFC 9112 section 6.1: "A server or client that receives an HTTP/1.0 message
+    containing a Transfer-Encoding header field MUST treat the message as if the
+    framing is faulty ... and close the connection after processing the message."
+
+    RFC 9112 section 6.3: "If a Transfer-Encoding header field is present in a
+    request and the chunked transfer coding is not the final encoding, the message
+    body length cannot be determined reliably; the server MUST respond with the
+    400 (Bad Request) status code and then close the connection."
+
+    RFC 9112 section 6.1: "A server that receives a request message with a
+    transfer coding it does not understand SHOULD respond with 501 (Not
+    Implemented)."  Chunked is the only coding this server decodes.
+    """
+    if version == "1.0":
+        raise Rejection(400, "Transfer-Encoding in an HTTP/1.0 request")
+    codings = [coding.strip().lower() for value in values for coding in value.split(b",")]
+    if not codings or codings[-1] != b"chunked":
+        raise Rejection(400, "chunked is not the final transfer coding")
+    # RFC 9112 section 7: "A sender MUST NOT apply the chunked transfer coding
+    # more than once to a message body."
+    if codings.count(b"chunked") > 1:
+        raise Rejection(400, "chunked applied more than once")
+    if len(codings) > 1:
+        raise Rejection(501, "unsupported transfer coding")
+
+
+def connection_options(values: list[bytes]) -> frozenset[bytes]:
+    """RFC 9110 section 7.6.1: Connection = #connection-option, case-insensitive."""
+    return frozenset(option.strip().lower() for value in values for option in value.split(b","))
+
+
+def wants_keep_alive(version: str, options: frozenset[bytes]) -> bool:
+    """RFC 9112 section 9.3: persistence is the default for 1.1 unless "close" is
+    sent; HTTP/1.0 persists only with the "keep-alive" option (section 9.3 and C.2.2)."""
+    if b"close" in options:
+        return False
+    return version == "1.1" or b"keep-alive" in options
+
+
+def expects_continue(version: str, values: list[bytes]) -> bool:
+    """RFC 9110 section 10.1.1: the only expectation defined is "100-continue".
+
+    "A server that receives an Expect field value containing a member other than
+    100-continue MAY respond with a 417 (Expectation Failed) status code", and
+    "A server that receives a 100-continue expectation in an HTTP/1.0 request
+    MUST ignore that expectation."
+    """
+    if not values:
+        return False
+    for value in values:
+        if value.strip().lower() != b"100-continue":
+            raise Rejection(417, "unsupported expectation")
+    return version == "1.1"
+
+
+def parse_content_length(value: bytes) -> int:
+    """llhttp has already refused anything but one run of digits."""
+    return int(value)

@@ -1,0 +1,1009 @@
+"""One HTTP/1.1 connection: parse requests, run the app, write responses (RFC 9112).
+
+``HttpConnection`` is the asyncio protocol.  httptools calls its ``on_*``
+methods while it tokenizes; the rules it does not enforce come from
+``_http11``.  Requests are answered strictly in order (RFC 9112 section 9.3.2:
+"A server MAY process a sequence of pipelined requests in parallel if they all
+have safe methods, but it MUST send the corresponding responses in the same
+order that the requests were received"): the next one starts only when the
+previous response is complete, and requests parsed meanwhile wait in a queue.
+
+While a batch of input is parsed (and while queued requests run one after the
+other), responses collect in ``out`` and go to the socket in one write.
+
+Where a connection is, and so which timeout applies to it:
+
+==================  =======================  ===================
+state               detected by              deadline
+==================  =======================  ===================
+idle                no request, no head      timeout_keep_alive
+receiving a head    ``in_head``              timeout_header
+app waits for body  ``body_wait``            timeout_body
+app running         ``current`` set          none
+closing, lingering  ``read_closed``          LINGER_TIMEOUT
+==================  =======================  ===================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import Any, Final
+
+from httptools import HttpParserError, HttpParserInvalidMethodError, HttpParserUpgrade
+
+from pyre.spec import (
+    ClientDisconnected,
+    FileBody,
+    RawHeaders,
+    RequestBodyTooLarge,
+    Response,
+    ServerInfo,
+    State,
+    UpgradeHandler,
+)
+
+from . import _http11 as rules
+from ._config import Config
+from ._files import file_chunks
+from ._http11 import Rejection
+from ._parser import message_start, new_parser
+from ._request import HttpBody, HttpRequest
+from ._response import (
+    CLOSE_LINE,
+    CONNECTION,
+    CONTENT_LENGTH,
+    CONTINUE,
+    DATE,
+    KEEP_ALIVE_LINE,
+    LAST_CHUNK,
+    SERVER,
+    STATUSES_WITHOUT_CONTENT,
+    TRANSFER_ENCODING,
+    InvalidResponse,
+    chunk,
+    date_line,
+    error_response,
+    field_lines,
+    header_line,
+    status_line,
+)
+from ._task import RequestTask
+from ._upgrade import UpgradeStream
+
+logger = logging.getLogger("pyre.server")
+access_logger = logging.getLogger("pyre.server.access")
+
+App = Callable[[HttpRequest], Awaitable[Response]]
+
+# Stop reading from a socket while this much request body waits for the app.
+READ_HIGH_WATER: Final = 256 * 1024
+# Stop reading while this many pipelined requests wait for their turn.
+MAX_QUEUED_REQUESTS: Final = 16
+
+# The special request fields: their values are collected for the checks in on_headers_complete.
+_SPECIAL_FIELDS: Final = frozenset(
+    {b"host", b"content-length", b"transfer-encoding", b"connection", b"expect"}
+)
+_NO_HOSTS: Final[list[bytes]] = []
+_METHODS: Final = {
+    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+}
+
+# Closing the connection once the output batch is written: not, at once, or lingering.
+NO_CLOSE, CLOSE, LINGER = range(3)
+LINGER_TIMEOUT: Final = 2.0
+
+# How a response's content is delimited (RFC 9112 section 6.3).
+NO_CONTENT, FIXED, CHUNKED, UNTIL_CLOSE, SWITCH = range(5)
+
+
+class Shared:
+    """What every connection of one server shares."""
+
+    def __init__(self, app: App, config: Config, loop: asyncio.AbstractEventLoop, info: ServerInfo) -> None:
+        self.app = app
+        self.config = config
+        self.loop = loop
+        self.info = info
+        self.state: State = {}
+        self.context = contextvars.copy_context()
+        self.connections: set[HttpConnection] = set()
+        self.all_closed = asyncio.Event()
+        self.draining = False
+        self.now = loop.time()
+        self.date = b""
+        self.server_line = b"server: pyre\r\n" if config.server_header else b""
+        self._date_second = -1
+        self.heads: dict[tuple[object, ...], tuple[bytes, bool]] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Called a few times a second: the clock for deadlines and the Date header."""
+        self.now = self.loop.time()
+        wall = time.time()
+        if int(wall) != self._date_second:
+            self._date_second = int(wall)
+            self.date = date_line(wall)
+            self.heads.clear()
+        for connection in [c for c in self.connections if 0.0 < c.deadline <= self.now]:
+            connection.timed_out()
+
+
+class HttpConnection(asyncio.Protocol):
+    __slots__ = (
+        "shared",
+        "config",
+        "loop",
+        "parser",
+        "transport",
+        "client",
+        "local",
+        "closed",
+        "read_closed",
+        "held",
+        "rejection",
+        "completed",
+        "valid_host",
+        "misread",
+        "method_override",
+        "in_head",
+        "url",
+        "raw_headers",
+        "special",
+        "header_size",
+        "parsed",
+        "receiving",
+        "current",
+        "task",
+        "queue",
+        "out",
+        "running_queue",
+        "pending_close",
+        "write_paused",
+        "drain_waiter",
+        "reading_paused",
+        "body_wait",
+        "deadline",
+        "close_waiters",
+        "stream",
+        "access_log",
+    )
+
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
+        self.config = shared.config
+        self.loop = shared.loop
+        self.parser = new_parser(self)
+        self.transport: asyncio.Transport | None = None
+        self.client: tuple[str, int] | None = None
+        self.local: tuple[str, int] | None = None
+        self.closed = False
+        self.read_closed = False
+        self.held: bytearray | None = None
+        self.rejection: Rejection | None = None
+        self.completed = 0
+        self.valid_host = b""
+        self.misread = False
+        self.method_override: bytes | None = None
+        self.in_head = False
+        self.url = b""
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.special: dict[bytes, list[bytes]] = {}
+        self.header_size = 0
+        self.parsed: HttpRequest | None = None
+        self.receiving: HttpRequest | None = None
+        self.current: HttpRequest | None = None
+        self.task: RequestTask | None = None
+        self.queue: deque[HttpRequest | Rejection] = deque()
+        self.out: list[bytes] | None = None
+        self.running_queue = False
+        self.pending_close = NO_CLOSE
+        self.write_paused = False
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.reading_paused = False
+        self.body_wait = False
+        self.deadline = 0.0
+        self.close_waiters: list[asyncio.Future[None]] | None = None
+        self.stream: UpgradeStream | None = None
+        self.access_log = shared.config.access_log
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.client = _address(transport.get_extra_info("peername"))
+        self.local = _address(transport.get_extra_info("sockname"))
+        self.shared.connections.add(self)
+        self.deadline = self.shared.now + self.config.timeout_keep_alive
+
+    def data_received(self, data: bytes) -> None:
+        held = self.held
+        if held is not None:  # the connection switched protocols, or may be about to
+            held += data
+            if self.stream is not None:
+                self.stream.wake()
+            self._update_reading()
+            return
+        if self.read_closed:
+            return  # RFC 9112 section 9.6: nothing after "close" is processed
+        out: list[bytes] = []
+        self.out = out
+        rest: bytes | None = data
+        repaired = False
+        while rest is not None:
+            rest, repaired = self._feed(rest, repaired)
+        self.out = None
+        if out or self.pending_close:
+            self._flush(out)
+        if self.held is not None and self.current is None:
+            self._resume_parsing()
+        if self.reading_paused or self.queue or self.held is not None or self.receiving is not None:
+            self._update_reading()
+
+    def eof_received(self) -> bool:
+        if self.stream is None:
+            return False
+        self.stream.eof = True  # read() returns b"" while write() still works
+        self.stream.wake()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.read_closed = True
+        self.deadline = 0.0
+        self.shared.connections.discard(self)
+        if not self.shared.connections:
+            self.shared.all_closed.set()
+        self.queue.clear()
+        for request in (self.receiving, self.current):
+            if request is not None and isinstance(request.body, HttpBody):
+                request.body.fail(ClientDisconnected())
+        self._wake_writer()
+        if self.stream is not None:
+            self.stream.wake()
+        for waiter in self.close_waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+        self.close_waiters = None
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_writer()
+
+    def _feed(self, data: bytes, repaired: bool) -> tuple[bytes | None, bool]:
+        """Parse ``data``; if llhttp refuses a head the RFC allows, what to parse instead."""
+        at_boundary = not self.in_head and self.receiving is None
+        self.completed = 0
+        try:
+            self.parser.feed_data(data)
+        except HttpParserUpgrade as upgrade:
+            # The request asked to switch protocols (or was CONNECT): what follows
+            # is either the new protocol or, if the app declines, the next request.
+            rest = data[upgrade.args[0] :]
+            if self.held is None:
+                self.held = bytearray(rest)
+            else:  # the app has switched protocols already, from inside the parser callback
+                self.held += rest
+            if self.stream is not None:
+                self.stream.wake()
+        except HttpParserError as error:
+            first_message = self.completed == 0
+            self.misread = False
+            if self.rejection is None and self.in_head and at_boundary and not (repaired and first_message):
+                canonical = self._repaired(data)
+                if canonical is not None:
+                    return canonical, True
+            self._parse_failed(error)
+        return None, False
+
+    def _repaired(self, data: bytes) -> bytes | None:
+        """The failed message onwards, its head rewritten per ``rules.canonical_head``."""
+        start = message_start(data, self.completed)
+        while data.startswith(b"\r\n", start):
+            start += 2
+        end = data.find(b"\r\n\r\n", start)
+        if end < 0:
+            return None
+        canonical = rules.canonical_head(data[start:end])
+        if canonical is None:
+            return None
+        self.method_override, head = canonical
+        self.parser = new_parser(self)
+        self.in_head = False
+        return head + data[end + 4 :]
+
+    # httptools callbacks: one request message, RFC 9112 sections 2-7
+
+    def on_message_begin(self) -> None:
+        if self.read_closed:  # the connection is closing: stop the parser here
+            raise ConnectionAbortedError
+        self.in_head = True
+        self.url = b""
+        self.raw_headers = []
+        self.special = {}
+        self.header_size = 0
+        if self.current is None:
+            self.deadline = self.shared.now + self.config.timeout_header
+
+    def on_url(self, url: bytes) -> None:
+        url = self.url + url if self.url else url
+        if len(url) > self.config.limit_request_line:
+            # RFC 9112 section 3: "A server that receives a request-target longer than
+            # any URI it wishes to parse MUST respond with a 414 (URI Too Long)".
+            raise self._reject(414, "request-target too long")
+        self.url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # RFC 9112 section 5.1: the field value excludes trailing whitespace (OWS).
+        if value and value[-1] in b" \t":
+            if value[-1] == 9 and name.lower() == b"transfer-encoding":
+                self.misread = True  # llhttp takes "chunked<HTAB>" for another coding
+            value = value.rstrip(b" \t")
+        self.header_size += len(name) + len(value) + 4
+        if not self.in_head:
+            self._trailer(name, value)
+            return
+        raw_headers = self.raw_headers
+        raw_headers.append((name, value))
+        # RFC 6585 section 5: 431 when "the request's HTTP header fields are too large".
+        if self.header_size > self.config.limit_header_size:
+            raise self._reject(431, "header section too large")
+        if len(raw_headers) > self.config.limit_header_count:
+            raise self._reject(431, "too many header fields")
+        lowered = name.lower()
+        if lowered in _SPECIAL_FIELDS:
+            self.special.setdefault(lowered, []).append(value)
+
+    def _trailer(self, name: bytes, value: bytes) -> None:
+        if self.header_size > self.config.limit_header_size:
+            raise self._reject(431, "trailer section too large")
+        request = self.receiving
+        if request is not None and isinstance(request.body, HttpBody):
+            request.body.add_trailer(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self.misread:
+            raise ValueError("head to be re-parsed")
+        self.in_head = False
+        try:
+            request = self._request()
+        except Rejection as rejection:
+            self.rejection = rejection
+            raise
+        self.parsed = request
+        if self.current is None:
+            self._start(request)
+        else:
+            self.queue.append(request)
+
+    def _request(self) -> HttpRequest:
+        parser = self.parser
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            version = rules.check_version(version)
+        method_bytes = self.method_override or parser.get_method()
+        self.method_override = None
+        method = _METHODS.get(method_bytes) or method_bytes.decode("ascii")
+        target = self.url
+        authority: bytes | None
+        if target[:1] == b"/" and b"#" not in target:  # origin-form, by far the most common
+            raw_path, _, query = target.partition(b"?")
+            authority = None
+        else:
+            raw_path, query, authority = rules.split_target(method, target)
+        special = self.special
+        hosts = special.pop(b"host", _NO_HOSTS)
+        if len(hosts) != 1 or hosts[0] != self.valid_host:
+            rules.check_host(version, hosts)
+            if hosts:
+                self.valid_host = hosts[0]  # clients send the same Host on every request
+        if authority is None and hosts:
+            authority = hosts[0]
+        if not special:  # no Connection, framing or Expect fields: the common case
+            keep_alive = version == "1.1" and method != "CONNECT"
+            return HttpRequest(
+                self, method, target, version, raw_path, query, authority, self.raw_headers, keep_alive
+            )
+        options = special.get(b"connection")
+        keep_alive = (
+            rules.wants_keep_alive(version, rules.connection_options(options))
+            if options
+            else version == "1.1"
+        )
+        if method == "CONNECT":  # what follows a CONNECT is a tunnel, never another request
+            keep_alive = False
+        request = HttpRequest(
+            self, method, target, version, raw_path, query, authority, self.raw_headers, keep_alive
+        )
+        # RFC 9110 section 7.8: Upgrade, listed in Connection, on an HTTP/1.1 request.
+        request.upgrade_requested = method != "CONNECT" and parser.should_upgrade()
+        transfer_encoding = special.get(b"transfer-encoding")
+        length: int | None
+        if transfer_encoding:
+            rules.check_transfer_encoding(version, transfer_encoding)
+            length = None
+        elif b"content-length" in special:
+            length = rules.parse_content_length(special[b"content-length"][0])
+            if length > self.config.limit_body_size:
+                raise Rejection(413, "request body too large")
+            if length == 0:
+                return request
+        else:
+            # RFC 9112 section 6.3: "If this is a request message and none of the above
+            # are true, then the message body length is zero".
+            return request
+        request.expects_continue = rules.expects_continue(version, special.get(b"expect", []))
+        request.body = HttpBody(self, request, length)
+        request.trailers = None
+        self.receiving = request
+        return request
+
+    def on_body(self, data: bytes) -> None:
+        request = self.receiving
+        if request is None or not isinstance(request.body, HttpBody):
+            return
+        body = request.body
+        body.feed(data, self.config.limit_body_size)
+        if body.error is not None and (body.discarding or request.response_started):
+            self._close()
+        elif body.buffered > READ_HIGH_WATER or body.error is not None:
+            self._pause_reading()
+
+    def on_message_complete(self) -> None:
+        self.completed += 1
+        request = self.receiving
+        if request is not None:
+            self.receiving = None
+            if isinstance(request.body, HttpBody):
+                request.body.end()
+        parsed = self.parsed
+        if parsed is not None and not parsed.keep_alive:
+            self.read_closed = True
+
+    def _reject(self, status: int, reason: str) -> Rejection:
+        self.rejection = Rejection(status, reason)
+        return self.rejection
+
+    def _parse_failed(self, error: HttpParserError) -> None:
+        rejection = self.rejection
+        if rejection is None:
+            if self.read_closed:
+                return  # bytes after a "Connection: close" request are ignored, not answered
+            reason = (
+                "malformed request line" if isinstance(error, HttpParserInvalidMethodError) else str(error)
+            )
+            rejection = Rejection(rules.status_for_parser_error(str(error)), reason)
+        self.rejection = None
+        self.read_closed = True
+        self.in_head = False
+        self.deadline = 0.0
+        receiving = self.receiving
+        if receiving is not None:
+            # Malformed content: the request it belongs to cannot be answered normally.
+            self.receiving = None
+            if isinstance(receiving.body, HttpBody):
+                receiving.body.fail(ClientDisconnected())
+            if receiving.response_started:  # answered already; nothing more can be said
+                self._close(linger=True)
+                return
+            if receiving is self.current:
+                receiving.response_started = True
+                self._write(self._error(rejection.status, rejection.reason))
+                self._close(linger=True)
+                return
+            self.queue = deque(item for item in self.queue if item is not receiving)
+        if self.current is None:
+            self._write(self._error(rejection.status, rejection.reason))
+            self._close(linger=True)
+        else:
+            self.queue.append(rejection)
+
+    # Running the app
+
+    def _start(self, request: HttpRequest) -> None:
+        self.current = request
+        self.deadline = 0.0
+        task = self.task = RequestTask(self.loop, self.shared.context.copy(), self._app_returned)
+        task.run(self.shared.app, request)
+
+    def _app_returned(self, task: RequestTask, response: Any, error: BaseException | None) -> None:
+        request = self.current
+        assert request is not None
+        if request.response_started:  # the server answered already (malformed body, timeout)
+            self._log_error(error)
+            self._done()
+            return
+        if error is None and not isinstance(response, Response):
+            error = TypeError(f"application returned {response!r}, not a pyre.spec.Response")
+        if error is not None:
+            self._app_failed(request, error)
+            return
+        try:
+            self._respond(request, response, task)
+        except InvalidResponse as invalid:
+            self._app_failed(request, invalid)
+
+    def _app_failed(self, request: HttpRequest, error: BaseException) -> None:
+        """Before the response started: 413 or 500.  After: abort the connection."""
+        if request.response_started or self.closed:
+            self._log_error(error)
+            self._abort()
+            self._done()
+            return
+        request.response_started = True
+        if isinstance(error, RequestBodyTooLarge):
+            request.status = 413
+            self._write(self._error(413, "request body too large"))
+        else:
+            self._log_error(error)
+            request.status = 500
+            self._write(self._error(500, "the application failed"))
+        self._close()
+        self._finished(request, False)
+
+    def _log_error(self, error: BaseException | None) -> None:
+        if error is not None and not isinstance(error, ClientDisconnected | asyncio.CancelledError):
+            logger.error("Exception in application", exc_info=error)
+
+    def _respond(self, request: HttpRequest, response: Response, task: RequestTask) -> None:
+        status = response.status
+        if status == 101 or response.upgrade is not None:
+            self._switch_protocols(request, response, task)
+            return
+        if status < 200:
+            raise InvalidResponse(f"status {status} is not a final response")
+        body = response.body
+        if type(body) is not bytes or response.trailers is not None:
+            task.continue_with(self._stream(request, response), self._streamed)
+            return
+        framing = NO_CONTENT if request.method == "HEAD" or status in STATUSES_WITHOUT_CONTENT else FIXED
+        # A complete response's head is remembered until the Date changes: apps send
+        # the same few heads again and again.
+        headers = response.headers
+        key = (status, tuple(headers), len(body), framing, request.keep_alive, request.http_version)
+        shared = self.shared
+        try:
+            cached = shared.heads.get(key)
+        except TypeError:  # unhashable: _head says what is wrong with the headers
+            cached = None
+        if cached is None or shared.draining:
+            cached = self._head(request, status, headers, len(body), framing)
+            if len(shared.heads) < 512:
+                shared.heads[key] = cached
+        head, keep_alive = cached
+        request.response_started = True
+        request.status = status
+        self._write(head if framing == NO_CONTENT else head + body)
+        self._finished(request, keep_alive)
+
+    def _switch_protocols(self, request: HttpRequest, response: Response, task: RequestTask) -> None:
+        """RFC 9110 section 15.2.2: 101, then the connection belongs to ``response.upgrade``."""
+        handler = response.upgrade
+        if response.status != 101 or handler is None:
+            raise InvalidResponse("101 and an upgrade handler go together")
+        if not request.upgrade_requested:
+            raise InvalidResponse("101 for a request that did not ask to upgrade")
+        head, _ = self._head(request, 101, response.headers, None, SWITCH)
+        request.response_started = True
+        request.status = 101
+        request.keep_alive = False
+        self._write(head)
+        if self.held is None:
+            self.held = bytearray()  # from here on, bytes from the client are for the new protocol
+        self.stream = UpgradeStream(self)
+        task.continue_with(_run_upgrade(handler, self.stream), self._upgrade_ended)
+
+    def _upgrade_ended(self, task: RequestTask, result: Any, error: BaseException | None) -> None:
+        request = self.current
+        assert request is not None
+        self._log_error(error)
+        self._finished(request, False)
+
+    def _head(
+        self, request: HttpRequest, status: int, headers: RawHeaders, length: int | None, framing: int
+    ) -> tuple[bytes, bool]:
+        """The status line and header section; whether the connection stays open after."""
+        lines = [status_line(status)]
+        keep_alive = request.keep_alive and not self.shared.draining
+        app_length = None
+        date = self.shared.date
+        server = self.shared.server_line
+        for pair in headers:
+            line, kind = header_line(pair)
+            if kind:
+                if kind == CONTENT_LENGTH:
+                    app_length = line
+                    continue
+                if kind == TRANSFER_ENCODING:  # the server owns framing
+                    continue
+                if kind == CONNECTION:
+                    keep_alive = keep_alive and b"close" not in line.lower()
+                    if framing != SWITCH:  # a 101 names its Upgrade in Connection
+                        continue
+                if kind == DATE:
+                    date = b""
+                elif kind == SERVER:
+                    server = b""
+            lines.append(line)
+        lines.append(date)
+        lines.append(server)
+        if framing == FIXED:
+            assert length is not None
+            lines.append(b"content-length: %d\r\n" % length)
+        elif framing == CHUNKED:
+            lines.append(b"transfer-encoding: chunked\r\n")
+        elif framing == UNTIL_CLOSE:
+            keep_alive = False
+        elif status != 204 and framing != SWITCH:
+            # RFC 9110 sections 9.3.2 and 15.4.5: a response to HEAD, or a 304, may
+            # carry the content-length the content would have had.
+            if app_length is not None:
+                lines.append(app_length)
+            elif length is not None and request.method == "HEAD" and status != 304:
+                lines.append(b"content-length: %d\r\n" % length)
+        if framing == SWITCH:
+            pass
+        elif not keep_alive:
+            lines.append(CLOSE_LINE)
+        elif request.http_version == "1.0":
+            lines.append(KEEP_ALIVE_LINE)
+        lines.append(b"\r\n")
+        return b"".join(lines), keep_alive
+
+    async def _stream(self, request: HttpRequest, response: Response) -> bool:
+        """Send content that is not a plain ``bytes`` (or comes with trailers)."""
+        status = response.status
+        body = response.body
+        length: int | None
+        if isinstance(body, bytes):
+            chunks: AsyncIterable[bytes] = _single(body)
+            length = len(body)
+        elif isinstance(body, FileBody):
+            chunks, length = await file_chunks(self.loop, body)
+        else:
+            chunks, length = body, _declared_length(response.headers)
+        no_content = request.method == "HEAD" or status in STATUSES_WITHOUT_CONTENT
+        with_trailers = response.trailers is not None and request.http_version == "1.1" and not no_content
+        if no_content:
+            framing = NO_CONTENT
+        elif with_trailers:
+            framing = CHUNKED
+        elif length is not None:
+            framing = FIXED
+        else:
+            framing = CHUNKED if request.http_version == "1.1" else UNTIL_CLOSE
+        head, keep_alive = self._head(request, status, response.headers, length, framing)
+        request.status = status
+        iterator = aiter(chunks)
+        request.response_started = True
+        self._write(head)  # at once: a client of an event stream or long poll sees the response begin
+        try:
+            if framing != NO_CONTENT:
+                await self._send_content(iterator, framing, length)
+            trailers = await response.trailers() if response.trailers is not None else ()
+        finally:
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
+        if framing == CHUNKED:
+            # RFC 9112 section 7.1: last-chunk, then the trailer section, then CRLF.
+            self._write(b"0\r\n" + field_lines(trailers) + b"\r\n" if trailers else LAST_CHUNK)
+        return keep_alive
+
+    async def _send_content(self, chunks: AsyncIterator[bytes], framing: int, length: int | None) -> None:
+        sent = 0
+        async for data in chunks:
+            if not data:
+                continue
+            sent += len(data)
+            if framing == FIXED and length is not None and sent > length:
+                raise InvalidResponse("response content is longer than its content-length")
+            await self.drain()
+            self._write(chunk(data) if framing == CHUNKED else data)
+        if framing == FIXED and sent != length:
+            raise InvalidResponse("response content is shorter than its content-length")
+
+    def _streamed(self, task: RequestTask, keep_alive: Any, error: BaseException | None) -> None:
+        request = self.current
+        assert request is not None
+        if error is not None:
+            self._app_failed(request, error)
+        else:
+            self._finished(request, keep_alive)
+
+    # After a response
+
+    def _finished(self, request: HttpRequest, keep_alive: bool) -> None:
+        if self.access_log:
+            self._log_access(request)
+        if not keep_alive or self.closed:
+            self._close()
+            self._done()
+            return
+        body = request.body
+        if isinstance(body, HttpBody) and not body.complete:
+            # RFC 9110 section 10.1.1: a client that was never sent 100 (Continue) may
+            # never send the content, so waiting for it to skip it could hang.
+            if body.error is not None or request.expects_continue:
+                self._close()
+                self._done()
+                return
+            body.discard()
+        self._done()
+
+    def _done(self) -> None:
+        self.current = None
+        self.task = None
+        if self.held is not None and not self.closed and not self.read_closed:
+            self._resume_parsing()
+        if self.queue or self.closed or self.read_closed:
+            self._run_queue()
+        elif self.in_head or self.receiving is not None or self.reading_paused:
+            self._idle()
+        else:  # the common case, inline: wait for the next request
+            self.deadline = self.shared.now + self.config.timeout_keep_alive
+
+    def _run_queue(self) -> None:
+        if self.running_queue:
+            return
+        self.running_queue = True
+        batching = self.out is None
+        if batching:
+            self.out = []
+        try:
+            while self.current is None and self.queue and not self.closed:
+                item = self.queue.popleft()
+                if isinstance(item, Rejection):
+                    self._write(self._error(item.status, item.reason))
+                    self._close()
+                    break
+                self._start(item)
+        finally:
+            self.running_queue = False
+        if batching:
+            out, self.out = self.out, None
+            self._flush(out or [])
+        if self.current is None and not self.closed:
+            if self.read_closed and self.receiving is None:
+                self._close()
+            else:
+                self._idle()
+        self._update_reading()
+
+    def _idle(self) -> None:
+        """No request is being answered: which timeout runs now."""
+        if self.in_head:
+            self.deadline = self.shared.now + self.config.timeout_header
+        elif self.receiving is not None:  # content of an answered request, being skipped
+            self.deadline = self.shared.now + self.config.timeout_body
+        else:
+            self.deadline = self.shared.now + self.config.timeout_keep_alive
+        if self.reading_paused:
+            self._update_reading()
+
+    def _resume_parsing(self) -> None:
+        """The app declined an Upgrade: parse what followed as the next requests.
+
+        Soon rather than now, so as not to parse inside a batch of output; bytes
+        arriving meanwhile are appended to ``held`` and keep their order.
+        """
+        self.loop.call_soon(self._parse_held)
+
+    def _parse_held(self) -> None:
+        held, self.held = self.held, None
+        if held is None or self.closed or self.read_closed:
+            return
+        self.parser = new_parser(self)
+        if held:
+            self.data_received(bytes(held))
+
+    def _log_access(self, request: HttpRequest) -> None:
+        client = self.client
+        access_logger.info(
+            '%s - "%s %s HTTP/%s" %d',
+            f"{client[0]}:{client[1]}" if client else "-",
+            request.method,
+            request.target.decode("latin-1"),
+            request.http_version,
+            request.status,
+        )
+
+    # Output
+
+    def _write(self, data: bytes) -> None:
+        out = self.out
+        if out is not None:
+            out.append(data)
+        elif self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _flush(self, out: list[bytes]) -> None:
+        transport = self.transport
+        assert transport is not None
+        if out and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self.pending_close:
+            self._shut(self.pending_close == LINGER)
+            self.pending_close = NO_CLOSE
+
+    def _close(self, linger: bool = False) -> None:
+        """Close once what is already written has gone out.
+
+        RFC 9112 section 9.6: a server closing while the client may still be sending
+        should "close the write side ... and continue to read from the connection
+        until it receives a corresponding close by the client, or until the server
+        is reasonably certain that its own TCP stack has received the client's
+        acknowledgement of the packet(s) containing the server's last response".
+        Closing at once would make the kernel answer the unread data with a reset
+        that can destroy the response before the client reads it.
+        """
+        self.read_closed = True
+        if self.receiving is not None:
+            linger = True
+            self.receiving = None  # whatever else arrives is discarded
+        if self.out is not None:
+            self.pending_close = max(self.pending_close, LINGER if linger else CLOSE)
+        else:
+            self._shut(linger)
+
+    def _shut(self, linger: bool) -> None:
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        if linger and transport.can_write_eof():
+            transport.write_eof()
+            if self.reading_paused:
+                self.reading_paused = False
+                transport.resume_reading()
+            self.deadline = self.shared.now + LINGER_TIMEOUT
+        else:
+            transport.close()
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _error(self, status: int, reason: str) -> bytes:
+        return error_response(status, reason, self.shared.date)
+
+    async def drain(self) -> None:
+        out = self.out
+        transport = self.transport
+        if out and (len(out) > 16 or sum(map(len, out)) > READ_HIGH_WATER) and transport is not None:
+            # Streaming inside a batch: send the batch now so flow control can see it.
+            if not transport.is_closing():
+                transport.write(b"".join(out))
+            out.clear()
+        if self.write_paused and not self.closed:
+            waiter = self.drain_waiter = self.loop.create_future()
+            await waiter
+        if self.closed:
+            raise ClientDisconnected
+
+    def _wake_writer(self) -> None:
+        waiter, self.drain_waiter = self.drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # Input flow control
+
+    def _pause_reading(self) -> None:
+        if not self.reading_paused and self.transport is not None and not self.closed:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def _update_reading(self) -> None:
+        receiving = self.receiving
+        body = receiving.body if receiving is not None else None
+        should_pause = (
+            len(self.queue) >= MAX_QUEUED_REQUESTS
+            or (self.held is not None and len(self.held) > READ_HIGH_WATER)
+            or (isinstance(body, HttpBody) and (body.buffered > READ_HIGH_WATER or body.error is not None))
+        )
+        if should_pause:
+            self._pause_reading()
+        elif self.reading_paused and not self.closed and self.transport is not None:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    # Used by HttpRequest and HttpBody
+
+    def body_consumed(self) -> None:
+        if self.reading_paused:
+            self._update_reading()
+
+    def continue_body(self, request: HttpRequest) -> None:
+        """RFC 9110 section 10.1.1: send 100 (Continue) when the app first reads the content."""
+        if request.expects_continue and request is self.current and not request.response_started:
+            request.expects_continue = False
+            self._write(CONTINUE)
+
+    def waiting_for_body(self, waiting: bool) -> None:
+        self.body_wait = waiting
+        if self.current is not None:
+            self.deadline = self.shared.now + self.config.timeout_body if waiting else 0.0
+
+    async def wait_closed(self) -> None:
+        if self.closed:
+            return
+        waiter = self.loop.create_future()
+        if self.close_waiters is None:
+            self.close_waiters = []
+        self.close_waiters.append(waiter)
+        await waiter
+
+    def send_raw(self, data: bytes) -> None:
+        self._write(data)
+
+    def end_upgrade(self) -> None:
+        self._close()
+
+    async def send_interim(self, request: HttpRequest, status: int, headers: RawHeaders) -> None:
+        if request is not self.current or self.closed:
+            raise ClientDisconnected
+        self._write(status_line(status) + field_lines(headers) + b"\r\n")
+        await self.drain()
+
+    # Used by the server
+
+    def timed_out(self) -> None:
+        self.deadline = 0.0
+        current = self.current
+        if current is None:
+            if self.in_head or self.receiving is not None:
+                # RFC 9110 section 15.5.9: 408 "the server did not receive a complete
+                # request message within the time that it was prepared to wait".
+                self.in_head = False
+                self._write(self._error(408, "request not received in time"))
+            self._close()
+        elif self.body_wait:
+            if not current.response_started:
+                current.response_started = True
+                current.status = 408
+                self._write(self._error(408, "request body not received in time"))
+            self._close()
+            if isinstance(current.body, HttpBody):
+                current.body.fail(ClientDisconnected())
+
+    def shutdown(self) -> None:
+        """Graceful stop: answer what is in progress, accept no further request."""
+        self.read_closed = True
+        if self.current is None and not self.queue:
+            self._close()
+
+    def cancel(self) -> None:
+        """Drain time is over."""
+        if self.task is not None:
+            self.task.cancel("server shutting down")
+        self._abort()
+
+
+def _address(value: object) -> tuple[str, int] | None:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return str(value[0]), int(value[1])
+    return None
+
+
+def _declared_length(headers: RawHeaders) -> int | None:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            if not value.isdigit():
+                raise InvalidResponse(f"invalid content-length {value!r}")
+            return int(value)
+    return None
+
+
+async def _run_upgrade(handler: UpgradeHandler, stream: UpgradeStream) -> None:
+    await handler(stream)
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    yield data

@@ -1,0 +1,278 @@
+"""The request and its body as an application sees them (pyre-spec sections 3 and 4).
+
+One ``HttpRequest`` per request, with slots and lazily computed fields: the
+header pairs go to ``pyre.spec.Headers`` raw and the path is decoded only when
+asked for.  A body-less request shares one empty body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+from urllib.parse import unquote_to_bytes
+
+from pyre.spec import ClientDisconnected, Headers, RawHeaders, RequestBodyTooLarge, ServerInfo, State
+
+if TYPE_CHECKING:
+    from ._protocol import HttpConnection
+
+_NO_EXTENSIONS: Mapping[str, object] = MappingProxyType({})
+_NO_TRAILERS = Headers(())
+
+
+class HttpRequest:
+    """``pyre.spec.Request`` for one request on an HTTP/1.1 connection."""
+
+    __slots__ = (
+        "_connection",
+        "method",
+        "target",
+        "http_version",
+        "raw_path",
+        "query",
+        "authority",
+        "_raw_headers",
+        "_headers",
+        "_path",
+        "body",
+        "trailers",
+        "keep_alive",
+        "expects_continue",
+        "response_started",
+        "upgrade_requested",
+        "status",
+    )
+
+    scheme = "http"
+    extensions = _NO_EXTENSIONS
+
+    def __init__(
+        self,
+        connection: HttpConnection,
+        method: str,
+        target: bytes,
+        http_version: str,
+        raw_path: bytes,
+        query: bytes,
+        authority: bytes | None,
+        raw_headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+    ) -> None:
+        self._connection = connection
+        self.method = method
+        self.target = target
+        self.http_version = http_version
+        self.raw_path = raw_path
+        self.query = query
+        self.authority: str | None = authority.decode("latin-1") if authority is not None else None
+        self._raw_headers = raw_headers
+        self._headers: Headers | None = None
+        self._path: str | None = None
+        self.body: HttpBody | EmptyBody = EMPTY_BODY
+        self.trailers: Headers | None = _NO_TRAILERS
+        self.keep_alive = keep_alive
+        self.expects_continue = False
+        self.response_started = False
+        self.upgrade_requested = False
+        self.status = 0
+
+    @property
+    def headers(self) -> Headers:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers(self._raw_headers)
+        return headers
+
+    @property
+    def path(self) -> str:
+        path = self._path
+        if path is None:
+            path = self._path = unquote_to_bytes(self.raw_path).decode("utf-8", "replace")
+        return path
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        return self._connection.client
+
+    @property
+    def server(self) -> tuple[str, int] | None:
+        return self._connection.local
+
+    @property
+    def root_path(self) -> str:
+        return self._connection.shared.config.root_path
+
+    @property
+    def state(self) -> State:
+        return self._connection.shared.state
+
+    @property
+    def server_info(self) -> ServerInfo:
+        return self._connection.shared.info
+
+    @property
+    def disconnected(self) -> bool:
+        return self._connection.closed
+
+    async def wait_disconnected(self) -> None:
+        await self._connection.wait_closed()
+
+    async def send_interim(self, status: int, headers: RawHeaders = ()) -> None:
+        if not 100 <= status < 200 or status == 101:
+            raise ValueError(f"send_interim takes a 1xx status other than 101, not {status}")
+        if self.response_started:
+            raise RuntimeError("send_interim after the final response started")
+        if self.http_version == "1.0":  # RFC 9110 section 15.2: never a 1xx to an HTTP/1.0 client
+            return
+        await self._connection.send_interim(self, status, headers)
+
+
+class EmptyBody:
+    """The content of a request without one: shared, always at its end."""
+
+    __slots__ = ()
+
+    length = 0
+
+    async def read(self, max_size: int | None = None) -> bytes:
+        return b""
+
+    def __aiter__(self) -> EmptyBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        raise StopAsyncIteration
+
+
+EMPTY_BODY = EmptyBody()
+
+
+class HttpBody:
+    """The request content, delivered as the parser produces it.
+
+    Chunks wait in a queue until the app takes them.  Once more than the read
+    high-water mark is queued the connection stops reading from the socket
+    (``pause_reading``) until the app catches up: memory stays bounded however
+    fast the client sends.
+    """
+
+    __slots__ = (
+        "_connection",
+        "_request",
+        "length",
+        "_chunks",
+        "buffered",
+        "received",
+        "complete",
+        "error",
+        "_waiter",
+        "_started",
+        "discarding",
+        "_trailers",
+    )
+
+    def __init__(self, connection: HttpConnection, request: HttpRequest, length: int | None) -> None:
+        self._connection = connection
+        self._request = request
+        self.length = length
+        self._chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.received = 0
+        self.complete = False
+        self.error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._started = False
+        self.discarding = False
+        self._trailers: list[tuple[bytes, bytes]] = []
+
+    # Parser side.
+
+    def feed(self, data: bytes, limit: int) -> None:
+        self.received += len(data)
+        if self.received > limit and self.error is None:
+            self.error = RequestBodyTooLarge(limit)
+        if self.discarding or self.error is not None:
+            self._chunks.clear()
+            self.buffered = 0
+        else:
+            self._chunks.append(data)
+            self.buffered += len(data)
+        self._wake()
+
+    def add_trailer(self, name: bytes, value: bytes) -> None:
+        self._trailers.append((name, value))
+
+    def end(self) -> None:
+        self.complete = True
+        self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        if not self.complete and self.error is None:
+            self.error = error
+        self._wake()
+
+    def discard(self) -> None:
+        """The response is done: drop what is queued and whatever else arrives."""
+        self.discarding = True
+        self._chunks.clear()
+        self.buffered = 0
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # Application side.
+
+    async def read(self, max_size: int | None = None) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            data = await self._next()
+            if not data:
+                return b"".join(parts)
+            size += len(data)
+            if max_size is not None and size > max_size:
+                raise RequestBodyTooLarge(max_size)
+            parts.append(data)
+
+    def __aiter__(self) -> HttpBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data = await self._next()
+        if not data:
+            raise StopAsyncIteration
+        return data
+
+    async def _next(self) -> bytes:
+        connection = self._connection
+        while True:
+            if self.error is not None:
+                raise self.error
+            if self._chunks:
+                data = b"".join(self._chunks)
+                self._chunks.clear()
+                self.buffered = 0
+                connection.body_consumed()
+                return data
+            if self.complete:
+                if self._request.trailers is None:
+                    self._request.trailers = Headers(self._trailers)
+                return b""
+            if connection.closed:
+                raise ClientDisconnected
+            if not self._started:
+                self._started = True
+                connection.continue_body(self._request)
+            waiter = self._waiter = connection.loop.create_future()
+            connection.waiting_for_body(True)
+            try:
+                await waiter
+            finally:
+                connection.waiting_for_body(False)

@@ -1,0 +1,122 @@
+"""Serializing responses: status lines, header lines, framing (RFC 9112 sections 4-7).
+
+Everything that can be computed once is: status lines for every registered
+code, the validated wire form of header lines an app sends again and again,
+and the ``date``/``server`` lines once per second.
+"""
+
+from __future__ import annotations
+
+import http
+import re
+from email.utils import formatdate
+from typing import Final
+
+from pyre.spec import RawHeaders
+
+# RFC 9112 section 4: status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF.
+# A server sends its highest conformant version (RFC 9110 section 2.5), so 1.1 always.
+STATUS_LINES: Final = {
+    status.value: b"HTTP/1.1 %d %s\r\n" % (status, status.phrase.encode()) for status in http.HTTPStatus
+}
+
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+LAST_CHUNK: Final = b"0\r\n\r\n"
+CLOSE_LINE: Final = b"connection: close\r\n"
+KEEP_ALIVE_LINE: Final = b"connection: keep-alive\r\n"
+
+# RFC 9110 section 6.4.1: "A server MUST NOT send any Transfer-Encoding or
+# Content-Length header fields in a 204 response", and 304 and 1xx never have content.
+STATUSES_WITHOUT_CONTENT: Final = frozenset({204, 304})
+
+
+class InvalidResponse(Exception):
+    """The application's response cannot be put on the wire as given."""
+
+
+# What the framing code needs to know about a header line the app sent.
+PLAIN, CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, DATE, SERVER = range(6)
+_KINDS: Final = {
+    b"content-length": CONTENT_LENGTH,
+    b"transfer-encoding": TRANSFER_ENCODING,
+    b"connection": CONNECTION,
+    b"date": DATE,
+    b"server": SERVER,
+}
+
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 section 5.5: "Field values containing CR, LF, or NUL characters are
+# invalid and dangerous"; sending them would let a value inject a header line.
+_FORBIDDEN_IN_VALUE: Final = re.compile(rb"[\r\n\x00]")
+
+_LINE_CACHE_SIZE: Final = 4096
+_line_cache: dict[tuple[bytes, bytes], tuple[bytes, int]] = {}
+
+
+def status_line(status: int) -> bytes:
+    line = STATUS_LINES.get(status)
+    if line is None:
+        if not 100 <= status <= 999:
+            raise InvalidResponse(f"status {status} is not a three-digit code")
+        line = b"HTTP/1.1 %d \r\n" % status
+    return line
+
+
+def header_line(pair: tuple[bytes, bytes]) -> tuple[bytes, int]:
+    """The wire form of one field line and its kind, validated once per distinct pair."""
+    try:
+        cached = _line_cache.get(pair)
+    except TypeError:  # not hashable, so not a pair of bytes
+        raise InvalidResponse(f"header {pair!r} is not a pair of bytes") from None
+    if cached is not None:
+        return cached
+    name, value = pair
+    if not isinstance(name, bytes) or not isinstance(value, bytes):
+        raise InvalidResponse(f"header {pair!r} is not a pair of bytes")
+    if _TOKEN.fullmatch(name) is None:
+        raise InvalidResponse(f"header name {name!r} is not a token")
+    if _FORBIDDEN_IN_VALUE.search(value) is not None:
+        raise InvalidResponse(f"header {name!r} has CR, LF or NUL in its value")
+    lowered = name.lower()
+    cached = (lowered + b": " + value + b"\r\n", _KINDS.get(lowered, PLAIN))
+    if len(_line_cache) >= _LINE_CACHE_SIZE:
+        _line_cache.clear()
+    _line_cache[pair] = cached
+    return cached
+
+
+def field_lines(headers: RawHeaders) -> bytes:
+    """Trailer or interim field lines: validated, with framing fields refused."""
+    lines = []
+    for pair in headers:
+        line, kind = header_line(pair)
+        if kind in (CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION):
+            raise InvalidResponse(f"{pair[0]!r} is not allowed here")
+        lines.append(line)
+    return b"".join(lines)
+
+
+def chunk(data: bytes) -> bytes:
+    """RFC 9112 section 7.1: chunk = chunk-size CRLF chunk-data CRLF."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def date_line(now: float) -> bytes:
+    """The ``date`` field line (RFC 9110 section 6.6.1: IMF-fixdate)."""
+    return b"date: " + formatdate(now, usegmt=True).encode("ascii") + b"\r\n"
+
+
+def error_response(status: int, reason: str, date: bytes, *, close: bool = True) -> bytes:
+    """A complete plain-text error response; says what was wrong, never how the server works."""
+    body = f"{http.HTTPStatus(status).phrase}: {reason}\n".encode()
+    return b"".join(
+        (
+            status_line(status),
+            date,
+            b"content-type: text/plain; charset=utf-8\r\n",
+            b"content-length: %d\r\n" % len(body),
+            CLOSE_LINE if close else b"",
+            b"\r\n",
+            body,
+        )
+    )

@@ -1,0 +1,276 @@
+"""Starting, running and stopping: sockets, lifespan, signals, graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import stat
+import sys
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Final
+
+from pyre.spec import EXT_EARLY_HINTS, EXT_UPGRADE, Application, HasLifespan, ServerInfo
+
+from .__about__ import __version__
+from ._config import Config
+from ._errors import StartupError
+from ._protocol import HttpConnection, Shared
+
+logger = logging.getLogger("pyre.server")
+
+SERVER_INFO: Final = ServerInfo(
+    name=f"pyre-server/{__version__}", extensions=frozenset({EXT_UPGRADE, EXT_EARLY_HINTS})
+)
+
+# How often deadlines are checked; the Date header changes once a second.
+_TICK: Final = 0.25
+
+
+class Server:
+    """An HTTP/1.1 server for one pyre-spec application, on the running event loop.
+
+    ::
+
+        async with Server(app, Config(port=0)) as server:
+            ...  # requests to server.port
+
+    ``start`` binds, runs lifespan startup and starts accepting; ``stop`` stops
+    accepting, lets requests in progress finish (``timeout_drain``), closes idle
+    connections and runs lifespan shutdown.
+    """
+
+    def __init__(self, app: Application, config: Config | None = None) -> None:
+        self.app = app
+        self.config = config or Config()
+        self.info = SERVER_INFO
+        self._shared: Shared | None = None
+        self._servers: list[asyncio.Server] = []
+        self._ticker: asyncio.TimerHandle | None = None
+        self._lifespan: asyncio.Task[None] | None = None
+        self._lifespan_stop: asyncio.Event | None = None
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        return [sock for server in self._servers for sock in server.sockets]
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (useful with ``port=0``)."""
+        for sock in self.sockets:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                return int(sock.getsockname()[1])
+        raise RuntimeError("the server is not listening on a TCP socket")
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        shared = self._shared = Shared(self.app, self.config, loop, self.info)
+        await self._bind(lambda: HttpConnection(shared))
+        try:
+            await self._start_lifespan(shared)
+        except BaseException:
+            await self._close_listeners()
+            raise
+        self._ticker = loop.call_later(_TICK, self._tick)
+        for server in self._servers:
+            await server.start_serving()
+        logger.info("Listening on %s", self._describe())
+
+    async def _bind(self, factory: Callable[[], HttpConnection]) -> None:
+        loop = asyncio.get_running_loop()
+        config = self.config
+        try:
+            if config.fd is not None:
+                sock = socket.socket(fileno=config.fd)
+                server = await loop.create_server(
+                    factory, sock=sock, backlog=config.backlog, start_serving=False
+                )
+            elif config.uds is not None:
+                _remove_stale_socket(config.uds)
+                server = await loop.create_unix_server(
+                    factory, config.uds, backlog=config.backlog, start_serving=False
+                )
+            else:
+                server = await loop.create_server(
+                    factory, config.host, config.port, backlog=config.backlog, start_serving=False
+                )
+        except OSError as error:
+            where = config.uds or (
+                f"fd {config.fd}" if config.fd is not None else f"{config.host}:{config.port}"
+            )
+            reason = os.strerror(error.errno).lower() if error.errno else str(error)
+            raise StartupError(f"cannot listen on {where}: {reason}") from None
+        self._servers.append(server)
+
+    async def _start_lifespan(self, shared: Shared) -> None:
+        """Enter the app's lifespan in a task of its own, so that startup and shutdown
+        run in one task (anyio cancel scopes, task groups) whoever calls stop()."""
+        app = self.app
+        if not isinstance(app, HasLifespan):
+            return
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stop = self._lifespan_stop = asyncio.Event()
+
+        async def lifespan() -> None:
+            try:
+                async with app.lifespan(self.info, shared.state):
+                    started.set_result(None)
+                    await stop.wait()
+            except BaseException as error:
+                if not started.done():
+                    started.set_exception(error)
+                    return
+                raise
+
+        self._lifespan = asyncio.create_task(lifespan(), name="pyre lifespan")
+        try:
+            await started
+        except Exception as error:
+            raise StartupError(f"lifespan startup failed: {type(error).__name__}: {error}") from error
+
+    def _tick(self) -> None:
+        shared = self._shared
+        assert shared is not None
+        shared.refresh()
+        self._ticker = shared.loop.call_later(_TICK, self._tick)
+
+    async def stop(self) -> None:
+        shared = self._shared
+        if shared is None or shared.draining:
+            return
+        shared.draining = True
+        await self._close_listeners()
+        for connection in list(shared.connections):
+            connection.shutdown()
+        try:
+            if shared.connections:
+                shared.all_closed.clear()
+                async with asyncio.timeout(self.config.timeout_drain):
+                    await shared.all_closed.wait()
+        except TimeoutError:
+            logger.warning(
+                "Cancelling %d requests still running after the drain timeout", len(shared.connections)
+            )
+            for connection in list(shared.connections):
+                connection.cancel()
+            await asyncio.sleep(0)
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await self._stop_lifespan()
+        if self.config.uds is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.config.uds)
+
+    async def _stop_lifespan(self) -> None:
+        task = self._lifespan
+        if task is None or self._lifespan_stop is None:
+            return
+        self._lifespan_stop.set()
+        try:
+            await task
+        except Exception:
+            logger.exception("Lifespan shutdown failed")
+
+    async def _close_listeners(self) -> None:
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+
+    def _describe(self) -> str:
+        config = self.config
+        if config.uds is not None:
+            return f"unix:{config.uds}"
+        names = [sock.getsockname() for sock in self.sockets]
+        return ", ".join(
+            f"http://[{name[0]}]:{name[1]}"
+            if ":" in str(name[0])
+            else f"http://{name[0]}:{name[1]}"
+            if isinstance(name, tuple)
+            else str(name)
+            for name in names
+        )
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+def _remove_stale_socket(path: str) -> None:
+    """A socket file left by an earlier run would make bind fail; anything else is kept."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise StartupError(f"{path} exists and is not a socket")
+    os.unlink(path)
+
+
+async def serve(app: Application, config: Config) -> None:
+    """Run until SIGINT or SIGTERM, then stop gracefully; a second signal stops at once."""
+    server = Server(app, config)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def on_signal() -> None:
+        if stop_requested.is_set():
+            logger.warning("Stopping now")
+            for connection in list(server._shared.connections if server._shared else ()):
+                connection.cancel()
+            return
+        logger.info("Shutting down (send the signal again to stop at once)")
+        stop_requested.set()
+
+    for signum in signals:
+        loop.add_signal_handler(signum, on_signal)
+    try:
+        await stop_requested.wait()
+        await server.stop()
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed, else asyncio's default loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run(app: Application, config: Config | None = None, **options: Any) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM.  ``options`` are ``Config`` fields.
+
+    Raises ``StartupError`` when the server cannot start.
+    """
+    if config is None:
+        config = Config(**options)
+    elif options:
+        raise TypeError("give either a Config or Config fields, not both")
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(serve(app, config))
+
+
+def configure_logging(level: str) -> None:
+    """Readable default logging for the command line: ``LEVEL: message`` on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    for name in ("pyre.server", "pyre.server.access"):
+        log = logging.getLogger(name)
+        log.handlers[:] = [handler]
+        log.setLevel(level.upper())
+        log.propagate = False

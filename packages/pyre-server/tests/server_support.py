@@ -1,0 +1,152 @@
+"""Real servers on loopback and a small HTTP/1.1 response reader for the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyre.server import Config, Server
+from pyre.spec import Application, Request, Response
+
+TIMEOUT = 5.0
+
+
+async def hello(request: Request) -> Response:
+    return Response(200, [(b"content-type", b"text/plain")], b"Hello, world!")
+
+
+async def echo(request: Request) -> Response:
+    """Echoes what it received, in the body and in x- headers."""
+    body = await request.body.read()
+    headers = [
+        (b"x-method", request.method.encode()),
+        (b"x-path", request.path.encode()),
+        (b"x-query", request.query),
+        (b"x-authority", (request.authority or "-").encode()),
+        (b"x-version", request.http_version.encode()),
+    ]
+    if request.trailers:
+        headers += [(b"x-trailer-" + name.encode(), value.encode()) for name, value in request.trailers]
+    return Response(200, headers, body)
+
+
+@asynccontextmanager
+async def serve(app: Application = hello, **options: Any) -> AsyncIterator[Server]:
+    options.setdefault("port", 0)
+    options.setdefault("access_log", False)
+    options.setdefault("timeout_drain", 2.0)
+    server = Server(app, Config(**options))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def header(self, name: bytes) -> bytes | None:
+        values = self.all(name)
+        return values[0] if values else None
+
+    def all(self, name: bytes) -> list[bytes]:
+        return [v for n, v in self.headers if n.lower() == name]
+
+
+class Client:
+    """A raw connection: send bytes, read whole responses."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, port: int) -> Client:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def reply(self, *, head: bool = False) -> Reply:
+        return await asyncio.wait_for(self._reply(head), TIMEOUT)
+
+    async def _reply(self, head: bool) -> Reply:
+        status_line = await self.reader.readuntil(b"\r\n")
+        match = re.fullmatch(rb"HTTP/1\.1 (\d{3}) [^\r\n]*\r\n", status_line)
+        assert match, status_line
+        headers = await self._fields()
+        status = int(match.group(1))
+        names = {n.lower(): v for n, v in headers}
+        if head or status in (204, 304) or 100 <= status < 200:
+            return Reply(status, headers, b"")
+        if b"transfer-encoding" in names:
+            assert names[b"transfer-encoding"] == b"chunked"
+            assert b"content-length" not in names
+            body = b""
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    return Reply(status, headers, body, await self._fields())
+                body += await self.reader.readexactly(size)
+                assert await self.reader.readexactly(2) == b"\r\n"
+        if b"content-length" in names:
+            return Reply(status, headers, await self.reader.readexactly(int(names[b"content-length"])))
+        return Reply(status, headers, await self.reader.read())
+
+    async def _fields(self) -> list[tuple[bytes, bytes]]:
+        fields = []
+        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line[:-2].partition(b":")
+            fields.append((name, value.strip()))
+        return fields
+
+    async def closed(self) -> bool:
+        """Whether the server closes the connection (reads nothing more)."""
+        try:
+            return await asyncio.wait_for(self.reader.read(), TIMEOUT) == b""
+        except ConnectionResetError:
+            return True
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
+
+@asynccontextmanager
+async def connect(server: Server) -> AsyncIterator[Client]:
+    client = await Client.connect(server.port)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def exchange(server: Server, data: bytes) -> bytes:
+    """Send ``data`` and read everything the server sends until it closes the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), TIMEOUT)
+    finally:
+        writer.close()
+
+
+def status_of(raw: bytes) -> int:
+    match = re.match(rb"HTTP/1\.1 (\d{3}) ", raw)
+    assert match, raw[:100]
+    return int(match.group(1))
