@@ -40,10 +40,11 @@ PACKAGE_TEST_SIBLINGS: dict[str, list[str]] = {
     "framework": ["spec"],
     "asgi": ["spec"],
 }
-# ... and third-party software it is tested against (h11 runs the spec kit's reference server).
+# ... and third-party software it is tested against: h11 runs the spec kit's reference server,
+# anyio's cancel scopes must work inside pyre-server's Task-free handlers.
 PACKAGE_TEST_PEERS: dict[str, list[str]] = {
     "spec": ["h11>=0.14"],
-    "server": [],
+    "server": ["anyio>=4"],
     "framework": [],
     "asgi": [],
 }
