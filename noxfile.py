@@ -148,7 +148,7 @@ def docs(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """Serve the example application on http://127.0.0.1:8000."""
     install_packages(session, *PACKAGES)
-    session.run("python", "-m", "pyre.server", "examples.hello:app", *session.posargs)
+    session.run("python", "-m", "pyre.server", "examples.demo:app", *session.posargs)
 
 
 # The peers the benchmark suite measures Pyre against, pinned so that a report

@@ -154,7 +154,8 @@ def test_endpoints_without_middleware_are_called_directly() -> None:
     log: list[str] = []
     app = build(log)
     endpoints = {registration.name: registration.endpoint for registration in app.router.registrations}
-    assert endpoints["Traced.traced"].run == endpoints["Traced.traced"]._run_chain
+    assert not endpoints["Traced.traced"].direct
+    assert not endpoints["Traced.bare"].direct  # the blueprint has middleware
     plain = App()
     plain.add_blueprint(Tools())
     plain.prepare()

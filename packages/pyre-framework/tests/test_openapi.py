@@ -103,3 +103,24 @@ def test_document_follows_changes() -> None:
     assert client.get("/openapi.json").json()["paths"] == {}
     app.add_blueprint(Catalog())
     assert "/items/{id}" in client.get("/openapi.json").json()["paths"]
+
+
+def test_tuple_return_is_described_by_its_body() -> None:
+    class Created(framework.Blueprint):
+        @framework.endpoint("/made", methods=["POST"])
+        async def made(self) -> tuple[Item, int]:
+            return Item(name="n", price=1.0), 201
+
+        @framework.endpoint("/made-with-headers", methods=["POST"])
+        async def made_with_headers(self) -> tuple[str, int, dict[str, str]]:
+            return "made", 201, {"location": "/made"}
+
+    app = App()
+    app.add_blueprint(Created())
+    paths = app.openapi()["paths"]
+    assert paths["/made"]["post"]["responses"]["200"]["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Item"}}
+    }
+    assert paths["/made-with-headers"]["post"]["responses"]["200"]["content"] == {
+        "text/plain": {"schema": {"type": "string"}}
+    }

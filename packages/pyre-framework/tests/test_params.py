@@ -249,4 +249,4 @@ def test_handlers_with_only_path_parameters_get_no_request_object() -> None:
     app.add_blueprint(Plain())
     (registration,) = app.router.registrations
     assert registration.endpoint.plan.path_only
-    assert registration.endpoint.run == registration.endpoint._run_direct
+    assert registration.endpoint.direct

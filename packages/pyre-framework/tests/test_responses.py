@@ -122,6 +122,10 @@ class Colour(enum.Enum):
     RED = "red"
 
 
+class Size(enum.IntEnum):
+    LARGE = 3
+
+
 async def test_json_serialises_models_dataclasses_and_common_types() -> None:
     ident = uuid.UUID(int=1)
     payload = {
@@ -350,7 +354,22 @@ def test_coerce_str_subclass() -> None:
     assert to_response(Name.ANN).body == b"ann"
 
 
-@pytest.mark.parametrize("value", [object(), 3.5, ("a", "not-a-status"), ("a",), Point])
+@pytest.mark.parametrize(
+    ("value", "body"),
+    [(42, b"42"), (-7, b"-7"), (3.5, b"3.5"), (True, b"true"), (False, b"false"), (Size.LARGE, b"3")],
+)
+async def test_coerce_numbers_and_booleans_to_json(value: Any, body: bytes) -> None:
+    response = await fetch(returning(value))
+    assert (response.status, response.headers["content-type"], response.body) == (
+        200,
+        "application/json",
+        body,
+    )
+    created = await fetch(returning((value, 201)))
+    assert (created.status, created.body) == (201, body)
+
+
+@pytest.mark.parametrize("value", [object(), ("a", "not-a-status"), ("a",), Point])
 def test_coerce_refuses_other_values(value: Any) -> None:
     with pytest.raises(TypeError):
         to_response(value)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import inspect
 import logging
@@ -105,9 +106,15 @@ class Endpoint:
         self.path_names = parameter_names(segments)
         self.plan: Plan = plan_for(handler, self.path_names)
         self.is_async = inspect.iscoroutinefunction(handler)
+        self.call: Callable[..., Awaitable[Any]] = (
+            handler if self.is_async else functools.partial(asyncio.to_thread, handler)
+        )
+        """The handler as a coroutine function: a sync one runs in a worker thread."""
         self._chain: CallNext = self._invoke
         self._errors: ErrorHandlers = {}
-        self.run: Callable[[pyre.spec.Request, Request | None, list[Any]], Awaitable[pyre.spec.Response]]
+        self.direct = False
+        """Whether the app may ``call`` the handler with the path values alone and coerce its result;
+        otherwise it goes through ``run``."""
         self.prepare()
 
     @property
@@ -124,42 +131,21 @@ class Endpoint:
                 layers.append(HookLayer(hooks.before, hooks.after))
             layers.extend(self.attached.blueprint.middleware)
         layers.extend(self.middleware)
-        if not layers and not self._errors and self.plan.path_only:
-            self.run = self._run_direct if self.is_async else self._run_direct_sync
-        else:
-            self._chain = compose(layers, self._invoke)
-            self.run = self._run_chain
+        self.direct = not layers and not self._errors and self.plan.path_only
+        self._chain = compose(layers, self._invoke)
 
-    async def _run_direct(
+    def run(
         self, spec: pyre.spec.Request, request: Request | None, values: list[Any]
-    ) -> pyre.spec.Response:
-        result = await self.handler(*values)
-        if isinstance(result, pyre.spec.Response):
-            if isinstance(result, RequestAwareResponse):
-                await result.prepare(Request(spec, app=self.app))
-            return result
-        return to_response(result)
-
-    async def _run_direct_sync(
-        self, spec: pyre.spec.Request, request: Request | None, values: list[Any]
-    ) -> pyre.spec.Response:
-        result = await asyncio.to_thread(self.handler, *values)
-        if isinstance(result, pyre.spec.Response):
-            if isinstance(result, RequestAwareResponse):
-                await result.prepare(Request(spec, app=self.app))
-            return result
-        return to_response(result)
-
-    async def _run_chain(
-        self, spec: pyre.spec.Request, request: Request | None, values: list[Any]
-    ) -> pyre.spec.Response:
+    ) -> Awaitable[pyre.spec.Response]:
+        """The response, through the endpoint's hooks, middleware and error handlers."""
         path_params = dict(zip(self.path_names, values, strict=True))
         if request is None:
             request = Request(spec, app=self.app, path_params=path_params)
         else:
             request.path_params = path_params
-        if not self._errors:
-            return await self._chain(request)
+        return self._run_handling_errors(request) if self._errors else self._chain(request)
+
+    async def _run_handling_errors(self, request: Request) -> pyre.spec.Response:
         try:
             return await self._chain(request)
         except Exception as exc:
@@ -175,13 +161,9 @@ class Endpoint:
             kwargs: dict[str, Any] = {}
         else:
             args, kwargs = await self.plan.bind(request)
-        if self.is_async:
-            result = await self.handler(*args, **kwargs)
-        else:
-            result = await asyncio.to_thread(self.handler, *args, **kwargs)
-        if isinstance(result, pyre.spec.Response):
-            if isinstance(result, RequestAwareResponse):
-                await result.prepare(request)
+        result = await self.call(*args, **kwargs)
+        if isinstance(result, RequestAwareResponse):
+            await result.prepare(request)
             return result
         return to_response(result)
 
@@ -313,36 +295,53 @@ class App(Generic[StateT]):
 
     # -- serving ----------------------------------------------------------------------------------------
 
-    async def __call__(self, request: pyre.spec.Request) -> pyre.spec.Response:
+    def __call__(self, request: pyre.spec.Request) -> Awaitable[pyre.spec.Response]:
+        # A plain method returning a coroutine (PYRE-APP-1 asks for an awaitable), like _dispatch and
+        # _route below: between the server and the handler there is one coroutine frame, _serve.
         if self._stale:
             self.prepare()
-        entry = self._entry
-        if entry is None:
-            try:
-                return await self._dispatch(request, None)
-            except Exception as exc:
-                return await self._handle_error(request, None, exc)
-        wrapped = Request(request, app=self)
+        if self._entry is None:
+            return self._serve(request, None)
+        return self._serve_through_middleware(request, self._entry)
+
+    async def _serve_through_middleware(self, spec: pyre.spec.Request, entry: CallNext) -> pyre.spec.Response:
+        request = Request(spec, app=self)
         try:
-            response = await entry(wrapped)
+            response = await entry(request)
             if isinstance(response, RequestAwareResponse):
-                await response.prepare(wrapped)  # made by a middleware; a no-op if prepared already
+                await response.prepare(request)  # made by a middleware; a no-op if prepared already
             return response
         except Exception as exc:
             # Raised by app middleware or hooks, outside the error handling they wrap.
-            return await self._handle_error(request, wrapped, exc)
+            return await self._handle_error(spec, request, exc)
 
-    async def _route(self, request: Request) -> pyre.spec.Response:
+    def _route(self, request: Request) -> Awaitable[pyre.spec.Response]:
+        """The innermost layer of the app middleware."""
+        return self._serve(request.spec, request)
+
+    async def _serve(self, spec: pyre.spec.Request, request: Request | None) -> pyre.spec.Response:
+        """Route, call the endpoint, coerce what it returned; errors become responses."""
         try:
-            return await self._dispatch(request.spec, request)
+            result = await self._dispatch(spec, request)
+            if isinstance(result, RequestAwareResponse):
+                await result.prepare(request if request is not None else Request(spec, app=self))
+                return result
+            return to_response(result)
         except Exception as exc:
-            return await self._handle_error(request.spec, request, exc)
+            return await self._handle_error(spec, request, exc)
 
-    def _dispatch(self, spec: pyre.spec.Request, request: Request | None) -> Awaitable[pyre.spec.Response]:
-        # A plain function returning the endpoint's coroutine: one coroutine frame less per request.
+    def _dispatch(self, spec: pyre.spec.Request, request: Request | None) -> Awaitable[Any]:
+        """The awaitable of the endpoint's result, a response or a value to coerce."""
         method = spec.method
         raw_path = spec.raw_path
-        if b"%" in raw_path:
+        if b"%" not in raw_path:
+            # Without escapes, spec.path is raw_path decoded (PYRE-REQ-5); decoding here spares
+            # the server's unquoting, which a lazy request object would otherwise run for this.
+            path = raw_path.decode("utf-8", "replace")
+            match = self.router.match(path, method)
+            if match is None:
+                return self._no_route(method, self.router.match(path, None))
+        else:
             # Split before decoding, so an encoded "/" stays inside its segment.
             segments = [
                 unquote_to_bytes(text).decode("utf-8", "replace") for text in raw_path.split(b"/")[1:]
@@ -350,12 +349,11 @@ class App(Generic[StateT]):
             match = self.router.match_segments(segments, method)
             if match is None:
                 return self._no_route(method, self.router.match_segments(segments, None))
-        else:
-            match = self.router.match(spec.path, method)
-            if match is None:
-                return self._no_route(method, self.router.match(spec.path, None))
         route, values = match
-        return route.endpoints[method].run(spec, request, values)
+        endpoint = route.endpoints[method]
+        if endpoint.direct:
+            return endpoint.call(*values)
+        return endpoint.run(spec, request, values)
 
     async def _no_route(
         self, method: str, other: tuple[Route[Endpoint], list[Any]] | None

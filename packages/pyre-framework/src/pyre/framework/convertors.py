@@ -221,49 +221,47 @@ class UUIDConverter:
         return str(value)
 
 
-class DateConverter:
+_Moment = TypeVar("_Moment", dt.date, dt.datetime, dt.time)
+
+
+class _ISO8601(Generic[_Moment]):
+    """A value in its ISO 8601 spelling: ``fromisoformat`` to parse, ``isoformat`` to format."""
+
+    def __init__(self, kind: type[_Moment], name: str) -> None:
+        """``name`` is both the JSON Schema format and what the error message calls a value."""
+        self._fromisoformat: Callable[[str], _Moment] = kind.fromisoformat
+        self._error = f"not a valid ISO 8601 {name}"
+        self.schema: JSONSchema = {"type": "string", "format": name}
+
+    def parse(self, value: str) -> _Moment:
+        try:
+            return self._fromisoformat(value)
+        except ValueError:
+            raise ValueError(self._error) from None
+
+    def format(self, value: _Moment) -> str:
+        return value.isoformat()
+
+
+class DateConverter(_ISO8601[dt.date]):
     """An ISO 8601 date, ``2024-05-17``."""
 
-    schema: ClassVar[JSONSchema] = {"type": "string", "format": "date"}
-
-    def parse(self, value: str) -> dt.date:
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError("not a valid ISO 8601 date") from None
-
-    def format(self, value: dt.date) -> str:
-        return value.isoformat()
+    def __init__(self) -> None:
+        super().__init__(dt.date, "date")
 
 
-class DateTimeConverter:
+class DateTimeConverter(_ISO8601[dt.datetime]):
     """An ISO 8601 date and time, ``2024-05-17T10:30:00+00:00``."""
 
-    schema: ClassVar[JSONSchema] = {"type": "string", "format": "date-time"}
-
-    def parse(self, value: str) -> dt.datetime:
-        try:
-            return dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError("not a valid ISO 8601 date-time") from None
-
-    def format(self, value: dt.datetime) -> str:
-        return value.isoformat()
+    def __init__(self) -> None:
+        super().__init__(dt.datetime, "date-time")
 
 
-class TimeConverter:
+class TimeConverter(_ISO8601[dt.time]):
     """An ISO 8601 time of day, ``10:30:00``."""
 
-    schema: ClassVar[JSONSchema] = {"type": "string", "format": "time"}
-
-    def parse(self, value: str) -> dt.time:
-        try:
-            return dt.time.fromisoformat(value)
-        except ValueError:
-            raise ValueError("not a valid ISO 8601 time") from None
-
-    def format(self, value: dt.time) -> str:
-        return value.isoformat()
+    def __init__(self) -> None:
+        super().__init__(dt.time, "time")
 
 
 # -- converters built from annotations ------------------------------------------------------------------

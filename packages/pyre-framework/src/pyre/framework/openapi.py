@@ -141,6 +141,9 @@ def _success(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
         returned = typing.get_type_hints(endpoint.handler, include_extras=True).get("return")
     except Exception:
         returned = None
+    if typing.get_origin(returned) is tuple:
+        # (body, status) or (body, status, headers): the content is the body's.
+        returned = typing.get_args(returned)[0]
     if returned is None or returned is type(None):
         return response
     if returned is str:

@@ -22,7 +22,7 @@ import re
 import secrets
 import stat
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypeVar
 from urllib.parse import quote
 
 import orjson
@@ -98,12 +98,14 @@ class Response(pyre.spec.Response):
     """A response with complete content; ``str`` content is encoded as UTF-8.
 
     ``media_type`` sets ``Content-Type`` (with ``charset=utf-8`` added for
-    ``text/*``) unless ``headers`` already has one.
+    ``text/*``) unless ``headers`` already has one; without either, a subclass
+    has its own default.
     """
 
     __slots__ = ()
 
     headers: RawHeaderList
+    _default_content_type: ClassVar[tuple[bytes, bytes] | None] = None
 
     def __init__(
         self,
@@ -114,7 +116,11 @@ class Response(pyre.spec.Response):
     ) -> None:
         self.status = status
         self.body = content.encode() if isinstance(content, str) else content
-        self.headers = _build_headers(headers, media_type, None)
+        default = self._default_content_type
+        if headers is None and media_type is None:
+            self.headers = [] if default is None else [default]
+        else:
+            self.headers = _build_headers(headers, media_type, default)
         self.trailers = None
         self.upgrade = None
 
@@ -192,37 +198,32 @@ _COOKIE_ATTRIBUTE = re.compile(r"[\x20-\x3a\x3c-\x7e]*")
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
-class TextResponse(Response):
+class _TextContent(Response):
+    """A response whose content is a ``str``, sent as UTF-8."""
+
+    __slots__ = ()
+
+    def __init__(
+        self, content: str = "", status: int = 200, headers: HeaderInput = None, media_type: str | None = None
+    ) -> None:
+        # Response.__init__ named rather than super(): this runs for every str a handler returns.
+        Response.__init__(self, content.encode(), status, headers, media_type)
+
+
+class TextResponse(_TextContent):
     """``text/plain; charset=utf-8``."""
 
     __slots__ = ()
 
-    def __init__(
-        self, content: str = "", status: int = 200, headers: HeaderInput = None, media_type: str | None = None
-    ) -> None:
-        self.status = status
-        self.body = content.encode()
-        if headers is None and media_type is None:
-            self.headers = [_TEXT_PLAIN]
-        else:
-            self.headers = _build_headers(headers, media_type, _TEXT_PLAIN)
-        self.trailers = None
-        self.upgrade = None
+    _default_content_type = _TEXT_PLAIN
 
 
-class HTMLResponse(Response):
+class HTMLResponse(_TextContent):
     """``text/html; charset=utf-8``."""
 
     __slots__ = ()
 
-    def __init__(
-        self, content: str = "", status: int = 200, headers: HeaderInput = None, media_type: str | None = None
-    ) -> None:
-        self.status = status
-        self.body = content.encode()
-        self.headers = _build_headers(headers, media_type, _TEXT_HTML)
-        self.trailers = None
-        self.upgrade = None
+    _default_content_type = _TEXT_HTML
 
 
 def _json_default(value: Any) -> Any:
@@ -250,17 +251,12 @@ class JSONResponse(Response):
 
     __slots__ = ()
 
+    _default_content_type = _APPLICATION_JSON
+
     def __init__(
         self, content: Any, status: int = 200, headers: HeaderInput = None, media_type: str | None = None
     ) -> None:
-        self.status = status
-        self.body = dumps_json(content)
-        if headers is None and media_type is None:
-            self.headers = [_APPLICATION_JSON]
-        else:
-            self.headers = _build_headers(headers, media_type, _APPLICATION_JSON)
-        self.trailers = None
-        self.upgrade = None
+        Response.__init__(self, dumps_json(content), status, headers, media_type)
 
 
 class RedirectResponse(Response):
@@ -586,9 +582,9 @@ def to_response(value: Any) -> pyre.spec.Response:
     """The response for a handler's return value.
 
     A ``pyre.spec.Response`` is returned as it is; ``str`` is text; ``dict``,
-    ``list``, pydantic models and dataclasses are JSON; ``bytes`` is
-    ``application/octet-stream``; ``None`` is ``204 No Content``; a tuple is
-    ``(body, status)`` or ``(body, status, headers)``.
+    ``list``, numbers, booleans, pydantic models and dataclasses are JSON;
+    ``bytes`` is ``application/octet-stream``; ``None`` is ``204 No Content``;
+    a tuple is ``(body, status)`` or ``(body, status, headers)``.
     """
     kind = type(value)
     if kind is str:
@@ -609,7 +605,7 @@ def to_response(value: Any) -> pyre.spec.Response:
         return response
     if isinstance(value, str):
         return TextResponse(value)
-    if isinstance(value, dict | list | BaseModel) or (
+    if isinstance(value, dict | list | int | float | BaseModel) or (
         dataclasses.is_dataclass(value) and not isinstance(value, type)
     ):
         return JSONResponse(value)
