@@ -179,6 +179,25 @@ async def test_absolute_form_takes_the_authority_from_the_target() -> None:
     assert reply.header(b"x-query") == b"x=1"
 
 
+async def test_each_request_on_a_connection_gets_its_own_authority_path_and_query() -> None:
+    # The server checks and decodes a Host once while it repeats; a change must still be seen.
+    requests = [
+        (b"/a?x=1", b"one.example", b"/a", b"x=1"),
+        (b"/a", b"one.example", b"/a", b""),
+        (b"/b?", b"two.example:81", b"/b", b""),
+        (b"http://three.example/c?y", b"two.example:81", b"/c", b"y"),
+        (b"/d", b"two.example:81", b"/d", b""),
+        (b"/e", b"", b"/e", b""),
+    ]
+    async with serve(echo) as server, connect(server) as client:
+        for target, host, path, query in requests:
+            await client.send(b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, host))
+            reply = await client.reply()
+            authority = b"three.example" if target.startswith(b"http:") else host
+            assert (reply.header(b"x-authority"), reply.header(b"x-path")) == (authority or b"-", path)
+            assert reply.header(b"x-query") == query
+
+
 async def test_request_fields_are_delivered_raw_with_percent_decoded_path() -> None:
     async def app(request: Request) -> Response:
         assert request.headers.get("x-thing") == "a\tb"

@@ -57,7 +57,7 @@ class HttpRequest:
         http_version: str,
         raw_path: bytes,
         query: bytes,
-        authority: bytes | None,
+        authority: str | None,
         raw_headers: list[tuple[bytes, bytes]],
         keep_alive: bool,
     ) -> None:
@@ -67,7 +67,7 @@ class HttpRequest:
         self.http_version = http_version
         self.raw_path = raw_path
         self.query = query
-        self.authority: str | None = authority.decode("latin-1") if authority is not None else None
+        self.authority = authority
         self._raw_headers = raw_headers
         self._headers: Headers | None = None
         self._path: str | None = None
