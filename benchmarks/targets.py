@@ -1,0 +1,118 @@
+"""What is measured: one application served by one server.
+
+Targets of the same ``family`` do the same work, so their requests/s compare
+directly: ``raw`` is the hand-written app on each server's own interface; every
+other family is one framework's app.  Each row's "x uvicorn" ratio divides by
+the same family on uvicorn (:func:`baseline`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+HOST = "127.0.0.1"
+# Long enough that the memory case's idle connections outlive the measurement
+# on every server (uvicorn's and hypercorn's default is 5 s).
+KEEP_ALIVE_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    label: str
+    server: str
+    interface: str
+    app: str
+    family: str
+    distributions: tuple[str, ...]
+    """Distributions whose versions the report names."""
+
+    def command(self, port: int) -> list[str]:
+        return SERVER_COMMANDS[self.server](self, port)
+
+
+def _pyre(target: Target, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "pyre.server", target.app,
+        "--host", HOST, "--port", str(port),
+        "--no-access-log", "--log-level", "warning",
+        "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS), "--backlog", "4096",
+    ]  # fmt: skip
+
+
+def _uvicorn(target: Target, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", target.app,
+        "--host", HOST, "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--log-level", "warning",
+        "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS), "--backlog", "4096",
+    ]  # fmt: skip
+
+
+def _granian(target: Target, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "granian", target.app,
+        "--interface", target.interface, "--host", HOST, "--port", str(port),
+        "--workers", "1", "--http", "1", "--no-ws", "--loop", "uvloop",
+        "--log-level", "warning", "--no-access-log", "--backlog", "4096",
+        # granian admits at most this many connections at once (default: the backlog)
+        "--backpressure", "20000",
+    ]  # fmt: skip
+
+
+def _hypercorn(target: Target, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "hypercorn", target.app,
+        "--bind", f"{HOST}:{port}", "--workers", "1", "--worker-class", "uvloop",
+        "--log-level", "warning", "--keep-alive", str(KEEP_ALIVE_SECONDS), "--backlog", "4096",
+    ]  # fmt: skip
+
+
+SERVER_COMMANDS = {"pyre": _pyre, "uvicorn": _uvicorn, "granian": _granian, "hypercorn": _hypercorn}
+SERVER_DISTRIBUTIONS = {
+    "pyre": ("pyre-spec", "pyre-server"),
+    "uvicorn": ("uvicorn", "uvloop", "httptools"),
+    "granian": ("granian",),
+    "hypercorn": ("hypercorn", "uvloop"),
+}
+
+# fmt: off
+TARGETS: list[Target] = [
+    Target(name, label, server, interface, f"benchmarks.apps.{module}:app", family,
+           SERVER_DISTRIBUTIONS[server] + tuple(dists.split()))
+    for name, label, server, interface, module, family, dists in [
+        ("pyre", "pyre-spec app on pyre-server", "pyre", "pyre", "pyre_native", "raw", ""),
+        ("pyre-asgi", "raw ASGI app on pyre-server (from_asgi)", "pyre", "asgi", "pyre_from_asgi", "raw",
+         "pyre-asgi"),
+        ("uvicorn", "raw ASGI app on uvicorn", "uvicorn", "asgi", "raw_asgi", "raw", ""),
+        ("granian-rsgi", "raw RSGI app on granian", "granian", "rsgi", "raw_rsgi", "raw", ""),
+        ("granian-asgi", "raw ASGI app on granian", "granian", "asgi", "raw_asgi", "raw", ""),
+        ("hypercorn", "raw ASGI app on hypercorn", "hypercorn", "asgi", "raw_asgi", "raw", ""),
+        ("pyre-framework", "pyre-framework on pyre-server", "pyre", "pyre", "pyre_framework_app",
+         "pyre-framework", "pyre-framework pydantic orjson"),
+        ("pyre-framework-uvicorn", "pyre-framework on uvicorn (to_asgi)", "uvicorn", "asgi",
+         "pyre_framework_asgi", "pyre-framework", "pyre-framework pyre-asgi pydantic orjson"),
+        ("starlette", "Starlette on uvicorn", "uvicorn", "asgi", "starlette_app", "starlette", "starlette"),
+        ("starlette-pyre", "Starlette on pyre-server (from_asgi)", "pyre", "asgi", "starlette_on_pyre",
+         "starlette", "starlette pyre-asgi"),
+        ("fastapi", "FastAPI on uvicorn", "uvicorn", "asgi", "fastapi_app", "fastapi", "fastapi pydantic"),
+        ("fastapi-pyre", "FastAPI on pyre-server (from_asgi)", "pyre", "asgi", "fastapi_on_pyre", "fastapi",
+         "fastapi pydantic pyre-asgi"),
+        ("litestar", "Litestar on uvicorn", "uvicorn", "asgi", "litestar_app", "litestar", "litestar"),
+        ("blacksheep", "BlackSheep on uvicorn", "uvicorn", "asgi", "blacksheep_app", "blacksheep",
+         "blacksheep"),
+        ("falcon", "Falcon (ASGI) on uvicorn", "uvicorn", "asgi", "falcon_app", "falcon", "falcon"),
+    ]
+]
+# fmt: on
+
+TARGET_NAMES = [target.name for target in TARGETS]
+FRAMEWORK_BASELINE = "starlette"
+"""Every framework row is also divided by Starlette on uvicorn."""
+
+
+def baseline(target: Target) -> str:
+    """The same family served by uvicorn: what "x uvicorn" divides by."""
+    return next(t.name for t in TARGETS if t.family == target.family and t.server == "uvicorn")
