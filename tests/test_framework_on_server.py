@@ -865,13 +865,6 @@ async def test_client_leaving_during_an_upload_is_client_disconnected_in_the_han
         assert (await served.client.post("/upload", content=b"x")).text == "complete"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pyre-server closes the connection after these responses (content over limit_body_size, "
-    "or content never asked for with 100-continue) without saying 'connection: close' in them "
-    "(RFC 9112 section 9.6: the option signals that the sender closes after this response), "
-    "so a client may send its next request on a connection that is going away",
-)
 @pytest.mark.parametrize(
     ("request_head", "status"),
     [

@@ -463,9 +463,14 @@ class HttpConnection(asyncio.Protocol):
             return
         body = request.body
         body.feed(data, self.config.limit_body_size)
-        if body.error is not None and (body.discarding or request.response_started):
-            self._close()
-        elif body.buffered > READ_HIGH_WATER or body.error is not None:
+        if body.error is not None:
+            # Content over the limit: whatever the app answers, the connection closes after it.
+            request.keep_alive = False
+            if body.discarding or request.response_started:
+                self._close()
+            else:
+                self._pause_reading()
+        elif body.buffered > READ_HIGH_WATER:
             self._pause_reading()
 
     def on_message_complete(self) -> None:
@@ -473,6 +478,9 @@ class HttpConnection(asyncio.Protocol):
         request = self.receiving
         if request is not None:
             self.receiving = None
+            # RFC 9110 section 10.1.1: "A server MAY omit sending a 100 (Continue)
+            # response if it has already received some or all of the content".
+            request.expects_continue = False
             if isinstance(request.body, HttpBody):
                 request.body.end()
         parsed = self.parsed
@@ -579,7 +587,15 @@ class HttpConnection(asyncio.Protocol):
         # A complete response's head is remembered until the Date changes: apps send
         # the same few heads again and again.
         headers = response.headers
-        key = (status, tuple(headers), len(body), framing, request.keep_alive, request.http_version)
+        key = (
+            status,
+            tuple(headers),
+            len(body),
+            framing,
+            request.keep_alive,
+            request.expects_continue,
+            request.http_version,
+        )
         shared = self.shared
         try:
             cached = shared.heads.get(key)
@@ -628,7 +644,10 @@ class HttpConnection(asyncio.Protocol):
     ) -> tuple[bytes, bool]:
         """The status line and header section; whether the connection stays open after."""
         lines = [status_line(status)]
-        keep_alive = request.keep_alive and not self.shared.draining
+        # RFC 9110 section 10.1.1: a client never sent 100 (Continue) may never send the
+        # content, so waiting for it in order to skip it could hang: close instead, and
+        # say so here (RFC 9112 section 9.6).
+        keep_alive = request.keep_alive and not request.expects_continue and not self.shared.draining
         app_length = None
         date = self.shared.date
         server = self.shared.server_line
@@ -744,14 +763,9 @@ class HttpConnection(asyncio.Protocol):
             self._close()
             self._done()
             return
-        body = request.body
-        if isinstance(body, HttpBody) and not body.complete:
-            # RFC 9110 section 10.1.1: a client that was never sent 100 (Continue) may
-            # never send the content, so waiting for it to skip it could hang.
-            if body.error is not None or request.expects_continue:
-                self._close()
-                self._done()
-                return
+        if self.receiving is request:  # its content is still arriving: skip it
+            body = request.body
+            assert isinstance(body, HttpBody)
             body.discard()
         self._done()
 
@@ -862,6 +876,9 @@ class HttpConnection(asyncio.Protocol):
         that can destroy the response before the client reads it.
         """
         self.read_closed = True
+        # RFC 9112 section 9.6: "A server that sends a "close" connection option MUST
+        # NOT process any further requests received on that connection".
+        self.queue.clear()
         if self.receiving is not None:
             linger = True
             self.receiving = None  # whatever else arrives is discarded

@@ -14,10 +14,22 @@ from typing import Final
 
 from pyre.spec import RawHeaders
 
+# The phrases RFC 9110 section 15 gives where Python's http.HTTPStatus (before 3.13)
+# still has those of RFC 7231.
+_RENAMED_PHRASES: Final = {
+    413: "Content Too Large",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content",
+}
+PHRASES: Final = {
+    status.value: _RENAMED_PHRASES.get(status.value, status.phrase) for status in http.HTTPStatus
+}
+
 # RFC 9112 section 4: status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF.
 # A server sends its highest conformant version (RFC 9110 section 2.5), so 1.1 always.
 STATUS_LINES: Final = {
-    status.value: b"HTTP/1.1 %d %s\r\n" % (status, status.phrase.encode()) for status in http.HTTPStatus
+    status: b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode()) for status, phrase in PHRASES.items()
 }
 
 CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -108,7 +120,7 @@ def date_line(now: float) -> bytes:
 
 def error_response(status: int, reason: str, date: bytes, *, close: bool = True) -> bytes:
     """A complete plain-text error response; says what was wrong, never how the server works."""
-    body = f"{http.HTTPStatus(status).phrase}: {reason}\n".encode()
+    body = f"{PHRASES[status]}: {reason}\n".encode()
     return b"".join(
         (
             status_line(status),
