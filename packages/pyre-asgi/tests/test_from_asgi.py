@@ -249,6 +249,34 @@ async def test_send_from_another_task_reaches_the_server() -> None:
     assert response.body == b"012!"
 
 
+async def test_waiting_requests_are_stepped_side_by_side() -> None:
+    # Every request waits until all have arrived: serving them one at a time, or losing the
+    # wake-up of one whose future another request's task completes, leaves them waiting.
+    expected = 16
+    arrived: list[int] = []
+    everyone = asyncio.Event()
+
+    @http_only
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        arrived.append(len(arrived))
+        if len(arrived) == expected:
+            everyone.set()
+        try:
+            async with asyncio.timeout(10):  # a guard against hanging, not a claim about speed
+                await everyone.wait()
+                await asyncio.sleep(0.001)
+        except TimeoutError:
+            await start(send, 503)
+            await send({"type": "http.response.body", "body": b"alone"})
+            return
+        await start(send)
+        await send({"type": "http.response.body", "body": b"together"})
+
+    async with Driver(from_asgi(app)) as driver, asyncio.timeout(20):
+        responses = await asyncio.gather(*(driver.request("GET", "/") for _ in range(expected)))
+    assert [(response.status, response.body) for response in responses] == [(200, b"together")] * expected
+
+
 async def test_work_after_the_response_runs_to_its_end() -> None:
     done: list[str] = []
 
