@@ -40,26 +40,12 @@ class AppStepper:
     def returned(self) -> None:
         """Called once when the coroutine has ended, normally or not."""
 
-    def step(self) -> None:
-        """Run the coroutine up to its next wait, or its end."""
+    def step(self, error: BaseException | None = None) -> None:
+        """Run the coroutine to its next wait or its end, first raising ``error`` where it waits."""
         assert self.coro is not None
         self.stepping = True
         try:
-            self.signal = self.coro.send(None)
-        except StopIteration:
-            self._end()
-        except BaseException:
-            self._end()
-            raise
-        finally:
-            self.stepping = False
-
-    def throw(self, error: BaseException) -> None:
-        """Raise ``error`` inside the coroutine where it waits, and run it to its next wait."""
-        assert self.coro is not None
-        self.stepping = True
-        try:
-            self.signal = self.coro.throw(error)
+            self.signal = self.coro.send(None) if error is None else self.coro.throw(error)
         except StopIteration:
             self._end()
         except BaseException:
@@ -102,7 +88,7 @@ def drive(app: AppStepper, goal: int) -> Generator[Any, None, None]:
             except GeneratorExit:
                 raise
             except BaseException as error:
-                app.throw(error)
+                app.step(error)
                 continue
             app.step()
             continue
@@ -119,7 +105,7 @@ def drive(app: AppStepper, goal: int) -> Generator[Any, None, None]:
         except BaseException as error:
             # The task driving us was cancelled: cancel what the app waits on, as Task.cancel() does.
             if not signal.cancel():
-                app.throw(error)
+                app.step(error)
             continue
         finally:
             signal.remove_done_callback(app.wake_up)
