@@ -33,6 +33,7 @@ from pyre.spec import (
     Response,
     ServerInfo,
     State,
+    read_to_end,
 )
 from pyre.spec.testing.conformance import Limits
 
@@ -110,14 +111,7 @@ class _Body:
         return self._length
 
     async def read(self, max_size: int | None = None) -> bytes:
-        parts = []
-        size = 0
-        async for chunk in self:
-            size += len(chunk)
-            if max_size is not None and size > max_size:
-                raise RequestBodyTooLarge(max_size)
-            parts.append(chunk)
-        return b"".join(parts)
+        return await read_to_end(self, max_size)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         connection = self._connection

@@ -28,6 +28,7 @@ EXPECTED_SPEC = {
     "Trailers",
     "UpgradeHandler",
     "__version__",
+    "read_to_end",
 }
 
 

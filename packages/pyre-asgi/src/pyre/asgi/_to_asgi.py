@@ -31,6 +31,7 @@ from pyre.spec import (
     ResponseBody,
     ServerInfo,
     State,
+    read_to_end,
 )
 
 from .__about__ import __version__
@@ -280,14 +281,7 @@ class ASGIBody:
         return None
 
     async def read(self, max_size: int | None = None) -> bytes:
-        parts = []
-        size = 0
-        async for chunk in self:
-            size += len(chunk)
-            if max_size is not None and size > max_size:
-                raise RequestBodyTooLarge(max_size)
-            parts.append(chunk)
-        return b"".join(parts)
+        return await read_to_end(self, max_size)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         next_chunk = self._request.next_chunk

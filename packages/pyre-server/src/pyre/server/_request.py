@@ -14,7 +14,15 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
-from pyre.spec import ClientDisconnected, Headers, RawHeaders, RequestBodyTooLarge, ServerInfo, State
+from pyre.spec import (
+    ClientDisconnected,
+    Headers,
+    RawHeaders,
+    RequestBodyTooLarge,
+    ServerInfo,
+    State,
+    read_to_end,
+)
 
 if TYPE_CHECKING:
     from ._protocol import HttpConnection
@@ -230,16 +238,7 @@ class HttpBody:
     # Application side.
 
     async def read(self, max_size: int | None = None) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            data = await self._next()
-            if not data:
-                return b"".join(parts)
-            size += len(data)
-            if max_size is not None and size > max_size:
-                raise RequestBodyTooLarge(max_size)
-            parts.append(data)
+        return await read_to_end(self, max_size)
 
     def __aiter__(self) -> HttpBody:
         return self

@@ -16,6 +16,7 @@ from ._request import Address as Address
 from ._request import Body as Body
 from ._request import Request as Request
 from ._request import State as State
+from ._request import read_to_end as read_to_end
 from ._response import FileBody as FileBody
 from ._response import Response as Response
 from ._response import ResponseBody as ResponseBody
@@ -54,4 +55,5 @@ __all__ = [
     "Trailers",
     "UpgradeHandler",
     "__version__",
+    "read_to_end",
 ]

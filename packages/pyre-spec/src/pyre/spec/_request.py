@@ -6,9 +6,10 @@ reads them.  Every attribute is read-only to the application.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, MutableMapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, MutableMapping
 from typing import Any, Protocol, TypeAlias
 
+from ._errors import RequestBodyTooLarge
 from ._headers import Headers, RawHeaders
 from ._version import ServerInfo
 
@@ -39,6 +40,21 @@ class Body(Protocol):
     def __aiter__(self) -> AsyncIterator[bytes]:
         """The rest of the content as non-empty chunks, as they arrive."""
         ...
+
+
+async def read_to_end(chunks: AsyncIterable[bytes], max_size: int | None = None) -> bytes:
+    """Join ``chunks`` into one ``bytes``; a ``Body.read`` implementation for any server.
+
+    Raises ``RequestBodyTooLarge`` as soon as more than ``max_size`` bytes have arrived.
+    """
+    parts = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if max_size is not None and size > max_size:
+            raise RequestBodyTooLarge(max_size)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 class Request(Protocol):

@@ -17,9 +17,9 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from .._application import Application, HasLifespan
-from .._errors import ClientDisconnected, RequestBodyTooLarge
+from .._errors import ClientDisconnected
 from .._headers import Headers, RawHeaders
-from .._request import Address, State
+from .._request import Address, State, read_to_end
 from .._response import FileBody, Response
 from .._version import EXT_EARLY_HINTS, ServerInfo
 
@@ -48,14 +48,7 @@ class MemoryBody:
         return self._source is not None
 
     async def read(self, max_size: int | None = None) -> bytes:
-        parts = []
-        size = 0
-        async for chunk in self:
-            size += len(chunk)
-            if max_size is not None and size > max_size:
-                raise RequestBodyTooLarge(max_size)
-            parts.append(chunk)
-        return b"".join(parts)
+        return await read_to_end(self, max_size)
 
     def __aiter__(self) -> MemoryBody:
         return self
