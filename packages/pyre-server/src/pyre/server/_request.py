@@ -98,7 +98,10 @@ class HttpRequest:
     def path(self) -> str:
         path = self._path
         if path is None:
-            path = self._path = unquote_to_bytes(self.raw_path).decode("utf-8", "replace")
+            raw_path = self.raw_path
+            # Most paths carry no escapes, and unquoting them is the costlier half of the work.
+            unquoted = unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path
+            path = self._path = unquoted.decode("utf-8", "replace")
         return path
 
     @property
