@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 from collections.abc import AsyncIterator
 
@@ -12,6 +13,7 @@ from server_support import connect, exchange, hello, serve, status_of
 
 import pyre.server
 from pyre.server import Config, Server, StartupError
+from pyre.server._protocol import HttpConnection
 from pyre.spec import Request, Response, ServerInfo, State
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -191,3 +193,23 @@ def test_config_rejects_nonsense() -> None:
         Config(timeout_drain=-1)
     with pytest.raises(ValueError, match="at most one"):
         Config(uds="/tmp/x", fd=3)
+
+
+async def test_closed_connections_are_freed_without_the_cyclic_collector() -> None:
+    """A connection per request must not leave a reference cycle per connection:
+    collecting those cost about 6% of the server's time in that benchmark."""
+    async with serve() as server:
+        await exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(20):
+                await exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                await exchange(
+                    server, b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi"
+                )
+            await asyncio.sleep(0.05)  # connection_lost runs soon after the close
+            left = [item for item in gc.get_objects() if isinstance(item, HttpConnection)]
+        finally:
+            gc.enable()
+        assert left == []

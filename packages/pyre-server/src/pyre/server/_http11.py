@@ -182,7 +182,19 @@ def check_transfer_encoding(version: str, values: list[bytes]) -> None:
 
 def connection_options(values: list[bytes]) -> frozenset[bytes]:
     """RFC 9110 section 7.6.1: Connection = #connection-option, case-insensitive."""
+    if len(values) == 1:
+        common = _COMMON_CONNECTION_OPTIONS.get(values[0])
+        if common is not None:
+            return common
     return frozenset(option.strip().lower() for value in values for option in value.split(b","))
+
+
+# What clients send nearly always, looked up rather than split and folded: a
+# client that opens a connection per request sends "close" on every one.
+_COMMON_CONNECTION_OPTIONS = {
+    value: frozenset([value.lower()])
+    for value in (b"close", b"Close", b"keep-alive", b"Keep-Alive", b"upgrade", b"Upgrade")
+}
 
 
 def wants_keep_alive(version: str, options: frozenset[bytes]) -> bool:

@@ -273,6 +273,10 @@ class HttpConnection(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
         self.close_waiters = None
+        # The parser calls back into this connection, a reference cycle that only the
+        # cyclic collector would free; with a new connection per request that costs
+        # about 6% of the server's time (benchmarks, new-connection).
+        del self.parser
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -452,8 +456,7 @@ class HttpConnection(asyncio.Protocol):
             # are true, then the message body length is zero".
             return request
         request.expects_continue = rules.expects_continue(version, special.get(b"expect", []))
-        request.body = HttpBody(self, request, length)
-        request.trailers = None
+        request.body = HttpBody(self, length)
         self.receiving = request
         return request
 
@@ -484,8 +487,10 @@ class HttpConnection(asyncio.Protocol):
             if isinstance(request.body, HttpBody):
                 request.body.end()
         parsed = self.parsed
-        if parsed is not None and not parsed.keep_alive:
-            self.read_closed = True
+        if parsed is not None:
+            self.parsed = None  # the request refers back to this connection: no cycle left behind
+            if not parsed.keep_alive:
+                self.read_closed = True
 
     def _reject(self, status: int, reason: str) -> Rejection:
         self.rejection = Rejection(status, reason)
@@ -953,9 +958,15 @@ class HttpConnection(asyncio.Protocol):
         if self.reading_paused:
             self._update_reading()
 
-    def continue_body(self, request: HttpRequest) -> None:
+    def continue_body(self, body: HttpBody) -> None:
         """RFC 9110 section 10.1.1: send 100 (Continue) when the app first reads the content."""
-        if request.expects_continue and request is self.current and not request.response_started:
+        request = self.current
+        if (
+            request is not None
+            and request.body is body
+            and request.expects_continue
+            and not request.response_started
+        ):
             request.expects_continue = False
             self._write(CONTINUE)
 

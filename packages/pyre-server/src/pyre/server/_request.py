@@ -46,7 +46,6 @@ class HttpRequest:
         "_headers",
         "_path",
         "body",
-        "trailers",
         "keep_alive",
         "expects_continue",
         "response_started",
@@ -80,7 +79,6 @@ class HttpRequest:
         self._headers: Headers | None = None
         self._path: str | None = None
         self.body: HttpBody | EmptyBody = EMPTY_BODY
-        self.trailers: Headers | None = _NO_TRAILERS
         self.keep_alive = keep_alive
         self.expects_continue = False
         self.response_started = False
@@ -93,6 +91,11 @@ class HttpRequest:
         if headers is None:
             headers = self._headers = Headers(self._raw_headers)
         return headers
+
+    @property
+    def trailers(self) -> Headers | None:
+        body = self.body
+        return body.trailers if isinstance(body, HttpBody) else _NO_TRAILERS
 
     @property
     def path(self) -> str:
@@ -172,7 +175,6 @@ class HttpBody:
 
     __slots__ = (
         "_connection",
-        "_request",
         "length",
         "_chunks",
         "buffered",
@@ -182,12 +184,14 @@ class HttpBody:
         "_waiter",
         "_started",
         "discarding",
-        "_trailers",
+        "_trailer_fields",
+        "trailers",
     )
 
-    def __init__(self, connection: HttpConnection, request: HttpRequest, length: int | None) -> None:
+    # The body does not refer to its request: the request refers to it, and a cycle
+    # between them would keep both, and the connection, until the cyclic collector runs.
+    def __init__(self, connection: HttpConnection, length: int | None) -> None:
         self._connection = connection
-        self._request = request
         self.length = length
         self._chunks: deque[bytes] = deque()
         self.buffered = 0
@@ -197,7 +201,9 @@ class HttpBody:
         self._waiter: asyncio.Future[None] | None = None
         self._started = False
         self.discarding = False
-        self._trailers: list[tuple[bytes, bytes]] = []
+        self._trailer_fields: list[tuple[bytes, bytes]] = []
+        self.trailers: Headers | None = None
+        """The request's trailer section, once the content has been read (PYRE-HDR-7)."""
 
     # Parser side.
 
@@ -214,7 +220,7 @@ class HttpBody:
         self._wake()
 
     def add_trailer(self, name: bytes, value: bytes) -> None:
-        self._trailers.append((name, value))
+        self._trailer_fields.append((name, value))
 
     def end(self) -> None:
         self.complete = True
@@ -264,14 +270,14 @@ class HttpBody:
                 connection.body_consumed()
                 return data
             if self.complete:
-                if self._request.trailers is None:
-                    self._request.trailers = Headers(self._trailers)
+                if self.trailers is None:
+                    self.trailers = Headers(self._trailer_fields)
                 return b""
             if connection.closed:
                 raise ClientDisconnected
             if not self._started:
                 self._started = True
-                connection.continue_body(self._request)
+                connection.continue_body(self)
             waiter = self._waiter = connection.loop.create_future()
             connection.waiting_for_body(True)
             try:
