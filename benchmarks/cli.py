@@ -32,7 +32,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help="two repetitions of 2 s per case, report under benchmarks/.work/quick/ (default: the full mode, "
-        "a warm-up and 5 repetitions of 10 s, report in docs/benchmarks/)",
+        "a 2 s warm-up and 3 repetitions of 5 s, about 65 min, report in docs/benchmarks/)",
     )
     parser.add_argument("--only", metavar="NAMES", help="comma-separated scenarios (shell patterns allowed)")
     parser.add_argument("--servers", metavar="NAMES", help="comma-separated targets (shell patterns allowed)")

@@ -405,7 +405,7 @@ measured seconds apart on the same cores means a lot.
 
 ```console
 $ nox -s bench -- --quick       # every case, 2 x 2 s each: ~20 min on 2 cores
-$ nox -s bench                  # full mode (warm-up, 5 x 10 s): ~3 h; writes this page
+$ nox -s bench                  # full mode (warm-up, 3 x 5 s each): ~65 min; writes this page
 $ nox -s bench -- --quick --only plaintext --servers pyre,uvicorn,granian-rsgi
 $ nox -s bench -- --list        # scenarios and targets
 ```

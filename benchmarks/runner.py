@@ -35,7 +35,7 @@ class Settings:
     def for_mode(cls, quick: bool, server_core: int, load_core: int) -> Settings:
         if quick:
             return cls("quick", 1.0, 2.0, 2, server_core, load_core)
-        return cls("full", 3.0, 10.0, 5, server_core, load_core)
+        return cls("full", 2.0, 5.0, 3, server_core, load_core)
 
 
 @dataclass
