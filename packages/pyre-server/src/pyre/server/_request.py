@@ -264,9 +264,10 @@ class HttpBody:
             if self.error is not None:
                 raise self.error
             if self._chunks:
-                data = b"".join(self._chunks)
-                self._chunks.clear()
-                self.buffered = 0
+                # One chunk as the parser gave it, not a join of all that is queued: read()
+                # joins once at the end, and a second join would copy every byte twice.
+                data = self._chunks.popleft()
+                self.buffered -= len(data)
                 connection.body_consumed()
                 return data
             if self.complete:
