@@ -227,6 +227,38 @@ def goals_table(document: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def fastest_table(document: dict[str, Any]) -> list[str]:
+    """Per scenario: the fastest target, and how close the fastest one on pyre-server came."""
+    on_pyre = {target["name"] for target in document["targets"] if target["server"] == "pyre"}
+    lines = [
+        "The fastest target of each scenario, and the fastest on pyre-server as a fraction of it. "
+        "Where that is not pyre-server, [the analysis](analysis.md) gives the reason profiling found.",
+        "",
+        "| scenario | fastest | req/s | fastest on pyre-server | req/s | fraction |",
+        "|---|---|--:|---|--:|--:|",
+    ]
+    for scenario in document["scenarios"]:
+        speeds = {
+            name: result["rps"]["median"]
+            for name, result in scenario["results"].items()
+            if result["status"] == "ok"
+        }
+        if not speeds:
+            continue
+        fastest = max(speeds, key=speeds.__getitem__)
+        pyre_speeds = {name: speed for name, speed in speeds.items() if name in on_pyre}
+        if not pyre_speeds:
+            lines.append(f"| {scenario['name']} | `{fastest}` | {number(speeds[fastest])} | | | |")
+            continue
+        best_pyre = max(pyre_speeds, key=pyre_speeds.__getitem__)
+        fraction = pyre_speeds[best_pyre] / speeds[fastest]
+        lines.append(
+            f"| {scenario['name']} | `{fastest}` | {number(speeds[fastest])} | `{best_pyre}` | "
+            f"{number(pyre_speeds[best_pyre])} | {ratio(fraction)} |"
+        )
+    return [*lines, ""]
+
+
 def memory_table(document: dict[str, Any], labels: dict[str, str]) -> list[str]:
     memory = document.get("memory")
     if not memory:
@@ -254,6 +286,8 @@ def memory_table(document: dict[str, Any], labels: dict[str, str]) -> list[str]:
 def markdown_tables(document: dict[str, Any]) -> str:
     labels = {target["name"]: f"{target['label']} (`{target['name']}`)" for target in document["targets"]}
     lines = ["## Goals", "", *goals_table(document)] if document["goals"] else []
+    if document["scenarios"]:
+        lines += ["## Fastest per scenario", "", *fastest_table(document)]
     lines += ["## Results", ""]
     lines += [
         "Median of the repetitions; the spread is the fastest and slowest repetition. "
