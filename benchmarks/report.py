@@ -238,11 +238,8 @@ def fastest_table(document: dict[str, Any]) -> list[str]:
         "|---|---|--:|---|--:|--:|",
     ]
     for scenario in document["scenarios"]:
-        speeds = {
-            name: result["rps"]["median"]
-            for name, result in scenario["results"].items()
-            if result["status"] == "ok"
-        }
+        results = scenario["results"]
+        speeds = {name: speed for name in results if (speed := median(results, name)) is not None}
         if not speeds:
             continue
         fastest = max(speeds, key=speeds.__getitem__)
