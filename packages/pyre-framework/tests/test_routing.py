@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import uuid
 
 import pytest
@@ -10,8 +11,10 @@ from hypothesis import strategies as st
 
 from pyre import framework
 from pyre.framework import App, RouteConflict, RouteError, URLBuildError
+from pyre.framework.responses import FileResponse
 from pyre.framework.routing import Router, compile_pattern
 from pyre.framework.testing import TestClient
+from pyre.spec.testing import Driver
 
 
 class Users(framework.Blueprint):
@@ -95,9 +98,95 @@ def test_path_converter_takes_the_rest(client: TestClient) -> None:
     assert client.get("/users/3/files/").status_code == 404
 
 
-def test_percent_encoded_slash_stays_in_its_segment(client: TestClient) -> None:
-    assert client.get("/users/a%2Fb").text == "name a/b"
+def test_percent_encoded_segments_are_decoded_one_by_one(client: TestClient) -> None:
     assert client.get("/users/caf%C3%A9").text == "name café"
+    assert client.get("/users/%2e%2E").text == "name .."  # a dot segment is a plain value here
+    assert client.get("/users/a%252Fb").text == "name a%2Fb"  # decoded once, not twice
+
+
+@pytest.mark.parametrize("target", ["/users/a%2Fb", "/users/a%2fb", "/users/%2F", "/users/3/files/a%2Fb"])
+def test_an_encoded_slash_matches_no_route(client: TestClient, target: str) -> None:
+    # A value never holds a "/" the path did not have: {name} is one segment, and
+    # {rest:path} splits where the client wrote "/" only.
+    assert client.get(target).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "target",
+    [b"/users/%C0%AE%C0%AE", b"/users/%FF", b"/users/a%E2%82", b"/users/%ED%A0%80", b"/users/\xff"],
+    ids=["overlong-dots", "ff", "truncated", "surrogate", "raw-ff"],
+)
+async def test_a_segment_that_is_not_utf8_matches_no_route(target: bytes) -> None:
+    app = App()
+    app.add_blueprint(Users())
+    async with Driver(app) as driver:
+        response = await driver.request("GET", target)
+    assert response.status == 404
+    assert response.body == b'{"detail":"Not Found"}'
+
+
+@pytest.mark.parametrize("pattern", ["/files/{name}", "/files/{name:string}", "/files/{name:str}"])
+@pytest.mark.parametrize("name", ["..%2fsecret.txt", "..%2Fsecret.txt", "%2e%2e%2fsecret.txt", "..%2F..%2Fx"])
+def test_a_single_segment_parameter_cannot_leave_its_directory(
+    tmp_path: pathlib.Path, pattern: str, name: str
+) -> None:
+    # The route: FileResponse(directory / name) once served ../secret.txt.
+    directory = tmp_path / "public"
+    directory.mkdir()
+    (directory / "hello.txt").write_text("hello")
+    (tmp_path / "secret.txt").write_text("secret")
+
+    async def download(name: str) -> FileResponse:
+        return FileResponse(directory / name)
+
+    app = App()
+    app.add_endpoint(pattern, download)
+    client = TestClient(app)
+    assert client.get("/files/hello.txt").text == "hello"
+    response = client.get(f"/files/{name}")
+    assert response.status_code == 404
+    assert b"secret" not in response.content
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        "..",
+        ".",
+        "../secret",
+        "a/../../secret",
+        "a/./b",
+        "a/.",
+        "%2e%2e/secret",
+        ".%2E/secret",
+        "%2E/b",
+        "a/%2e%2e",
+        "a%5Cb",
+        "..%5Csecret",
+        "a%00b",
+        "%C0%AE%C0%AE/secret",
+    ],
+)
+def test_path_parameter_refuses_dot_segments_backslashes_and_nul(client: TestClient, rest: str) -> None:
+    assert client.get(f"/users/3/files/{rest}").status_code == 404
+
+
+def test_path_parameter_keeps_dots_that_are_not_segments(client: TestClient) -> None:
+    for rest in [".well-known/x", "a/.hidden", "a/b..c", "...", "a/..b", "v1.2/x."]:
+        assert client.get(f"/users/3/files/{rest}").text == f"3 {rest}"
+
+
+def test_path_parameter_opts_in_to_unsafe_values() -> None:
+    async def proxy(rest: str) -> str:
+        return rest
+
+    app = App()
+    app.add_endpoint("/proxy/{rest:path(unsafe=True)}", proxy)
+    client = TestClient(app)
+    assert client.get("/proxy/../a").text == "../a"
+    assert client.get("/proxy/%2e%2e/a%5Cb").text == "../a\\b"
+    assert client.get("/proxy/a%00").text == "a\x00"
+    assert client.get("/proxy/a%2Fb").status_code == 404  # still never an encoded "/"
 
 
 def test_unknown_path_is_404_json(client: TestClient) -> None:
@@ -254,7 +343,7 @@ def test_url_for() -> None:
     assert app.url_for("replace", id=3) == "/users/3"
     assert app.url_for("Users.post", id=1, post=value) == f"/users/1/posts/{value}"
     assert app.url_for("Users.files", id=1, rest="a b/c") == "/users/1/files/a%20b/c"
-    assert app.url_for("Users.by_name", name="a/b") == "/users/a%2Fb"
+    assert app.url_for("Users.by_name", name="a b") == "/users/a%20b"
     with pytest.raises(URLBuildError, match="no endpoint"):
         app.url_for("missing")
     with pytest.raises(URLBuildError, match="takes parameters"):
@@ -263,7 +352,16 @@ def test_url_for() -> None:
         app.url_for("Users.by_id", id="x")
 
 
-@given(st.text(min_size=1).filter(lambda text: "\x00" not in text))
+def test_url_for_refuses_values_the_router_would_not_match() -> None:
+    app = App()
+    app.add_blueprint(Users())
+    with pytest.raises(URLBuildError, match="holds a '/'"):
+        app.url_for("Users.by_name", name="a/b")
+    with pytest.raises(URLBuildError, match="does not fit"):
+        app.url_for("Users.files", id=1, rest="a/../b")
+
+
+@given(st.text(min_size=1).filter(lambda text: "\x00" not in text and "/" not in text))
 def test_url_for_round_trips_through_the_router(name: str) -> None:
     app = App()
     app.add_blueprint(Root())

@@ -33,7 +33,6 @@ import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast, overload
-from urllib.parse import unquote_to_bytes
 
 import orjson
 
@@ -45,7 +44,7 @@ from .middleware import CallNext, Middleware, compose
 from .params import Plan, plan_for
 from .requests import Request
 from .responses import RequestAwareResponse, to_response
-from .routing import Route, Router, Segment, compile_pattern, parameter_names
+from .routing import Route, Router, Segment, compile_pattern, decode_segments, parameter_names
 from .types import AfterHook, BeforeHook, ExceptionHandler, ExceptionKey, Handler, LifespanHook
 
 logger = logging.getLogger("pyre.framework")
@@ -335,17 +334,20 @@ class App(Generic[StateT]):
         method = spec.method
         raw_path = spec.raw_path
         if b"%" not in raw_path:
-            # Without escapes, spec.path is raw_path decoded (PYRE-REQ-5); decoding here spares
-            # the server's unquoting, which a lazy request object would otherwise run for this.
-            path = raw_path.decode("utf-8", "replace")
+            # Without escapes, the path is raw_path read as UTF-8; decoding here spares the
+            # server's unquoting, which a lazy request object would otherwise run for this.
+            try:
+                path = raw_path.decode()
+            except UnicodeDecodeError:
+                raise HTTPException(404) from None
             match = self.router.match(path, method)
             if match is None:
                 return self._no_route(method, self.router.match(path, None))
         else:
-            # Split before decoding, so an encoded "/" stays inside its segment.
-            segments = [
-                unquote_to_bytes(text).decode("utf-8", "replace") for text in raw_path.split(b"/")[1:]
-            ]
+            # Split before decoding (spec.path has "%2F" as "/"); see decode_segments.
+            segments = decode_segments(raw_path)
+            if segments is None:
+                raise HTTPException(404)
             match = self.router.match_segments(segments, method)
             if match is None:
                 return self._no_route(method, self.router.match_segments(segments, None))

@@ -83,7 +83,32 @@ class StringConverter:
 
 
 class PathConverter(StringConverter):
-    """The rest of the path, ``/`` included; only allowed as the last segment of a pattern."""
+    """The rest of the path, ``/`` included; only allowed as the last segment of a pattern.
+
+    The value never has a ``.`` or ``..`` segment (however it was spelled: ``%2e%2e``
+    is decoded before this check), a backslash or a NUL, so joining it to a directory
+    stays inside that directory as far as the text goes (symlinks are another matter:
+    see ``pyre.framework.staticfiles``).  ``unsafe=True`` lets such values through,
+    for a handler that never treats the value as a file path.
+    """
+
+    def __init__(self, min_length: int = 1, max_length: int | None = None, unsafe: bool = False) -> None:
+        super().__init__(min_length, max_length)
+        self.unsafe = unsafe
+
+    def parse(self, value: str) -> str:
+        # Most values (``css/site.css``) have no "/." and are checked without a split.
+        if not self.unsafe and (
+            "\\" in value
+            or "\x00" in value
+            or (("/." in value or value[:1] == ".") and any(part in (".", "..") for part in value.split("/")))
+        ):
+            raise ValueError("must not have '.' or '..' segments, backslashes or NUL characters")
+        if len(value) < self.min_length:
+            raise ValueError(f"must have at least {self.min_length} characters")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise ValueError(f"must have at most {self.max_length} characters")
+        return value
 
 
 _SLUG = re.compile(r"[-a-zA-Z0-9_]+")

@@ -13,6 +13,12 @@ The walk backtracks, so a match further down the trie is still found after a
 literal or a converter turned out to be a dead end.  Paths with no parameters
 are also kept in one dict, for a single lookup.
 
+A request path is split on ``/`` while it is still percent-encoded, and each
+segment is decoded after (``decode_segments``).  A segment whose escapes encode
+a ``/`` (``%2F``), or whose octets are not UTF-8, matches nothing: a value is
+never more than one segment, so a ``{name}`` can never carry a ``/`` into a
+file path, and no value is a silent guess at what the client meant.
+
 Two registrations conflict when their patterns have the same literals and the
 same converters in the same places and they share a method; that is an error
 when the second one is added, not a surprise when a request arrives.
@@ -24,7 +30,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from .convertors import Converter, PathConverter, StringConverter, converter_for, converter_from_pattern
 from .exceptions import RouteConflict, RouteError, URLBuildError
@@ -88,6 +94,20 @@ def compile_pattern(pattern: str, annotations: Mapping[str, Any]) -> tuple[Segme
             raise RouteError(f"in {pattern!r}: a path parameter must be the last segment")
         segments.append(parameter)
     return tuple(segments)
+
+
+def decode_segments(raw_path: bytes) -> list[str] | None:
+    """The segments of ``raw_path`` after its leading ``/``, each percent-decoded and read as UTF-8.
+
+    ``None`` when a segment holds an encoded ``/`` or is not UTF-8 once decoded
+    (an overlong ``%C0%AE`` included): no route matches such a path.
+    """
+    if b"%2F" in raw_path or b"%2f" in raw_path:
+        return None
+    try:
+        return [unquote_to_bytes(text).decode() for text in raw_path.split(b"/")[1:]]
+    except UnicodeDecodeError:
+        return None
 
 
 def parameter_names(segments: Iterable[Segment]) -> list[str]:
@@ -215,7 +235,7 @@ class Router(Generic[E]):
         return None if found is None else (found, values)
 
     def match_segments(self, segments: list[str], method: str | None) -> tuple[Route[E], list[Any]] | None:
-        """``match`` for a path already split into decoded segments."""
+        """``match`` for a path already split into decoded segments (``decode_segments``)."""
         values: list[Any] = []
         route = _walk(self._root, segments, 0, values, method)
         return None if route is None else (route, values)
@@ -243,6 +263,9 @@ class Router(Generic[E]):
                 raise URLBuildError(
                     f"{name}: {segment.name}={parameters[segment.name]!r} does not fit its converter: {error}"
                 ) from None
+            if "/" in text and not segment.rest:
+                # The router refuses an encoded "/" in a segment: such a URL would match nothing.
+                raise URLBuildError(f"{name}: {segment.name}={text!r} holds a '/'; only a path parameter may")
             texts.append(quote(text, safe="/" if segment.rest else ""))
         return "/" + "/".join(texts)
 
