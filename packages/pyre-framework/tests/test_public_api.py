@@ -57,6 +57,7 @@ def test_no_other_public_names() -> None:
         "params",
         "requests",
         "routing",
+        "staticfiles",
         "types",
         "openapi",
         "testing",

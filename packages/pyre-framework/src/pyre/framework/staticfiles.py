@@ -1,0 +1,145 @@
+"""Static files: a directory served read-only, with no way out of it.
+
+::
+
+    files = StaticFiles(directory="static")
+    app.add_endpoint("/static/{path:path}", files.endpoint, name="static")
+
+A ``StaticFiles`` is also a pyre-spec application of its own: called with a
+request, it serves ``request.raw_path`` relative to its directory, so it can be
+served directly (``pyre serve module:files``) or under a prefix by whatever
+strips that prefix from the path.
+
+A request path is checked before the filesystem is touched: it is split on
+``/`` while still percent-encoded, each segment is decoded and must be UTF-8
+(``routing.decode_segments``), and no segment may be empty (but the last), be
+``.`` or ``..``, or hold a ``/``, a backslash or a NUL.  The path is then
+resolved (``os.path.realpath``) and must still be inside the resolved
+directory, so a symlink that points out of it is refused unless
+``follow_symlink=True``.  Only regular files are served; a directory is served
+as its ``index.html`` with ``html=True`` and is otherwise not found.  Files are
+sent by ``FileResponse``: ``ETag``, ``Last-Modified``, conditional requests and
+ranges.  Whatever is refused is a ``404``, like a file that does not exist, so
+the answer says nothing about what lies outside the directory.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import stat
+from collections.abc import Sequence
+from urllib.parse import quote
+
+import pyre.spec
+
+from .app import error_response
+from .exceptions import HTTPException
+from .requests import Request
+from .responses import FileResponse, RedirectResponse
+from .routing import decode_segments
+
+_METHODS = ("GET", "HEAD")
+_ALLOW = {"Allow": "GET, HEAD"}
+
+
+class StaticFiles:
+    """Serves the files under ``directory`` for ``GET`` and ``HEAD``.
+
+    ``html=True`` serves a directory's ``index.html`` for a path ending in ``/``,
+    and redirects the same path without the ``/`` to it.  ``follow_symlink=True``
+    also serves files that symlinks inside the directory lead to outside of it.
+    The directory must exist when the ``StaticFiles`` is made.
+    """
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, html: bool = False, follow_symlink: bool = False
+    ) -> None:
+        root = os.path.realpath(directory)
+        if not stat.S_ISDIR(os.stat(root).st_mode):
+            raise NotADirectoryError(f"StaticFiles: {os.fspath(directory)!r} is not a directory")
+        self.directory = root
+        self.html = html
+        self.follow_symlink = follow_symlink
+        self._inside = root if root.endswith(os.sep) else root + os.sep
+        """The prefix of every path under the root."""
+
+    async def __call__(self, request: pyre.spec.Request) -> pyre.spec.Response:
+        """The pyre-spec application: ``request.raw_path`` is the path under the directory."""
+        if request.method not in _METHODS:
+            return error_response(405, "Method Not Allowed", _ALLOW)
+        raw_path = request.raw_path
+        segments = decode_segments(raw_path) if raw_path.startswith(b"/") else None
+        response = None if segments is None else self.response_for(segments)
+        if response is None:
+            return error_response(404, "Not Found")
+        if isinstance(response, FileResponse):
+            try:
+                await response.prepare(Request(request))
+            except OSError:  # gone or replaced since it was looked up
+                return error_response(404, "Not Found")
+        return response
+
+    async def endpoint(self, request: Request, path: str) -> pyre.spec.Response:
+        """The handler of a ``{path:path}`` route: ``add_endpoint("/s/{path:path}", files.endpoint)``."""
+        return await self._answer(request, path.split("/"))
+
+    async def index(self, request: Request) -> pyre.spec.Response:
+        """The handler of the prefix itself (``"/static/"``): the directory's ``index.html`` if ``html``."""
+        return await self._answer(request, [""])
+
+    async def _answer(self, request: Request, segments: Sequence[str]) -> pyre.spec.Response:
+        if request.method not in _METHODS:
+            raise HTTPException(405, headers=_ALLOW)
+        response = self.response_for(segments)
+        if response is None:
+            raise HTTPException(404)
+        if isinstance(response, FileResponse):
+            try:
+                await response.prepare(request)
+            except OSError:
+                raise HTTPException(404) from None
+        return response
+
+    def response_for(self, segments: Sequence[str]) -> FileResponse | RedirectResponse | None:
+        """What answers the decoded path ``segments`` under the directory; ``None`` for a 404."""
+        *parents, last = segments
+        if not all(_is_name(segment) for segment in parents) or not (last == "" or _is_name(last)):
+            return None
+        found = self._lookup(os.path.join(self.directory, *segments))
+        if found is None:
+            return None
+        path, is_directory = found
+        if not is_directory:
+            # "hello.txt/" names a directory: realpath drops the "/", the file system would not.
+            return None if last == "" else FileResponse(path, media_type=mimetypes.guess_type(last)[0])
+        if not self.html:
+            return None
+        index = self._lookup(os.path.join(path, "index.html"))
+        if index is None or index[1]:
+            return None
+        if last != "":
+            # A relative reference: "docs" -> "docs/" wherever the directory is mounted.
+            return RedirectResponse(quote(last, safe="") + "/")
+        return FileResponse(index[0], media_type="text/html")
+
+    def _lookup(self, candidate: str) -> tuple[str, bool] | None:
+        """The resolved path of ``candidate`` and whether it is a directory; ``None`` when it is
+        missing, neither a regular file nor a directory, or (unless symlinks are followed) outside."""
+        resolved = os.path.realpath(candidate)
+        if not self.follow_symlink and not (resolved == self.directory or resolved.startswith(self._inside)):
+            return None
+        try:
+            mode = os.stat(resolved).st_mode
+        except (OSError, ValueError):
+            return None
+        if stat.S_ISDIR(mode):
+            return resolved, True
+        return (resolved, False) if stat.S_ISREG(mode) else None
+
+
+def _is_name(segment: str) -> bool:
+    """Whether ``segment`` can only name an entry of the directory it is looked up in."""
+    if segment in ("", ".", ".."):
+        return False
+    return "/" not in segment and "\\" not in segment and "\x00" not in segment
