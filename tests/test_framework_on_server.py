@@ -30,6 +30,7 @@ from pyre.framework import App, CallNext, HTTPException, Request, responses
 from pyre.framework.datastructures import UploadFile
 from pyre.framework.formparsers import FormLimits
 from pyre.framework.middleware.gzip import GZipMiddleware
+from pyre.framework.staticfiles import StaticFiles
 from pyre.server import Config, Server, StartupError
 
 ROOT = pathlib.Path(demo.__file__).resolve().parent.parent
@@ -1140,3 +1141,130 @@ async def test_demo_runs_under_the_command_line_server() -> None:
         process.send_signal(signal.SIGINT)
         async with asyncio.timeout(HANG_GUARD):
             assert await process.wait() == 0
+
+
+# -- path traversal: route parameters and StaticFiles (issue #16, item 2) --------------------------------
+
+TRAVERSAL_TARGETS = [
+    "../secret.txt",
+    "..%2fsecret.txt",
+    "..%2Fsecret.txt",
+    "%2e%2e/secret.txt",
+    "%2e%2e%2fsecret.txt",
+    ".%2E/secret.txt",
+    "sub/../../secret.txt",
+    "..%5Csecret.txt",
+    "sub%5C..%5C..%5Csecret.txt",
+    "hello.txt%00",
+    "%00",
+    "%C0%AE%C0%AE/secret.txt",
+    "%C0%AE%C0%AE%C0%AFsecret.txt",
+    "/etc/passwd",
+    "%2Fetc%2Fpasswd",
+    "link-out.txt",
+    "dir-out/key.txt",
+]
+"""What follows ``/static/`` (or ``/`` for the bare app); each must be a 404."""
+
+
+@pytest.fixture
+def public(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A directory to serve, with a secret beside it and symlinks leading out to it."""
+    directory = tmp_path / "public"
+    (directory / "sub").mkdir(parents=True)
+    (directory / "hello.txt").write_bytes(b"hello, world")
+    (directory / "sub" / "index.html").write_bytes(b"<p>sub</p>")
+    (tmp_path / "secret.txt").write_bytes(b"secret")
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "key.txt").write_bytes(b"secret key")
+    (directory / "link-out.txt").symlink_to(tmp_path / "secret.txt")
+    (directory / "dir-out").symlink_to(tmp_path / "private")
+    return directory
+
+
+def static_app(directory: pathlib.Path) -> App[Any]:
+    app = App()
+    files = StaticFiles(directory, html=True)
+    app.add_endpoint("/static/{path:path}", files.endpoint, name="static")
+
+    async def download(name: str) -> responses.FileResponse:
+        # The route of the issue: a single segment joined to a directory.
+        return responses.FileResponse(directory / name)
+
+    app.add_endpoint("/files/{name}", download, name="download")
+    return app
+
+
+async def pipelined(port: int, targets: list[str]) -> list[Reply]:
+    """GET each target as written, on one connection, and the replies in order."""
+    data = b"".join(request_bytes("GET", target) for target in targets[:-1])
+    data += request_bytes("GET", targets[-1], "connection: close")
+    replies, rest = parse_replies(await exchange(port, data), ["GET"] * len(targets))
+    assert rest == b""
+    return replies
+
+
+async def test_single_segment_parameter_cannot_reach_outside_its_directory(public: pathlib.Path) -> None:
+    async with serving(static_app(public)) as served:
+        targets = [
+            "/files/hello.txt",
+            "/files/..%2fsecret.txt",
+            "/files/..%2Fsecret.txt",
+            "/files/%2e%2e%2Fsecret.txt",
+        ]
+        ok, *refused = await pipelined(served.port, targets)
+    assert (ok.status, ok.body) == (200, b"hello, world")
+    for target, reply in zip(targets[1:], refused, strict=True):
+        assert reply.status == 404, target
+        assert b"secret" not in reply.body
+
+
+async def test_static_files_route_refuses_every_traversal_on_the_wire(public: pathlib.Path) -> None:
+    async with serving(static_app(public)) as served:
+        targets = [f"/static/{rest}" for rest in TRAVERSAL_TARGETS]
+        replies = await pipelined(served.port, [*targets, "/static/hello.txt"])
+    *refused, ok = replies
+    for target, reply in zip(targets, refused, strict=True):
+        assert reply.status == 404, target
+        assert reply.body == b'{"detail":"Not Found"}', target
+    assert (ok.status, ok.body) == (200, b"hello, world")
+
+
+async def test_static_files_app_refuses_every_traversal_on_the_wire(public: pathlib.Path) -> None:
+    async with serving(StaticFiles(public)) as served:
+        targets = [f"/{rest}" for rest in TRAVERSAL_TARGETS]
+        replies = await pipelined(served.port, [*targets, "/hello.txt"])
+    *refused, ok = replies
+    for target, reply in zip(targets, refused, strict=True):
+        assert reply.status == 404, target
+        assert b"secret" not in reply.body
+    assert (ok.status, ok.body) == (200, b"hello, world")
+
+
+async def test_static_files_sends_validators_ranges_and_head_on_the_wire(public: pathlib.Path) -> None:
+    async with serving(static_app(public)) as served:
+        response = await served.client.get("/static/hello.txt")
+        assert response.status_code == 200
+        assert response.content == b"hello, world"
+        assert response.headers["content-length"] == "12"
+        assert response.headers["content-type"] == "text/plain; charset=utf-8"
+        etag = response.headers["etag"]
+        assert (
+            await served.client.get("/static/hello.txt", headers={"if-none-match": etag})
+        ).status_code == 304
+        partial = await served.client.get("/static/hello.txt", headers={"range": "bytes=7-11"})
+        assert (partial.status_code, partial.content) == (206, b"world")
+        assert partial.headers["content-range"] == "bytes 7-11/12"
+        index = await served.client.get("/static/sub/")
+        assert (index.status_code, index.content) == (200, b"<p>sub</p>")
+        redirect = await served.client.get("/static/sub")
+        assert (redirect.status_code, redirect.headers["location"]) == (307, "sub/")
+        refused = await served.client.post("/static/hello.txt")
+        assert (refused.status_code, refused.headers["allow"]) == (405, "GET, HEAD, OPTIONS")
+        request = request_bytes("HEAD", "/static/hello.txt") + request_bytes(
+            "GET", "/static/sub/", "connection: close"
+        )
+        (head, get), rest = parse_replies(await exchange(served.port, request), ["HEAD", "GET"])
+    assert (head.status, head.header("content-length"), head.header("etag")) == (200, "12", etag)
+    assert get.body == b"<p>sub</p>"
+    assert rest == b""
