@@ -137,6 +137,10 @@ async def test_stop_cancels_requests_that_outlive_the_drain_timeout() -> None:
         await asyncio.sleep(0.05)
         await server.stop()
         assert cancelled.is_set()
+        reply = await client.reply()
+        assert reply.status == 503
+        assert reply.header(b"connection") == b"close"
+        assert reply.header(b"retry-after") == b"1"
         assert await client.closed()
 
 
@@ -213,3 +217,101 @@ async def test_closed_connections_are_freed_without_the_cyclic_collector() -> No
         finally:
             gc.enable()
         assert left == []
+
+
+class Gate:
+    """An app whose /slow requests wait until released; /stream starts a response and then waits."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.ran: list[str] = []
+
+    async def __call__(self, request: Request) -> Response:
+        self.ran.append(request.path)
+        if request.path == "/slow":
+            self.started.set()
+            await self.release.wait()
+        if request.path == "/stream":
+
+            async def chunks() -> AsyncIterator[bytes]:
+                yield b"first"
+                self.started.set()
+                await self.release.wait()
+                yield b"second"
+
+            return Response(200, body=chunks())
+        return Response(200, body=b"done " + request.path.encode())
+
+
+async def test_pipelined_requests_queued_at_shutdown_get_503() -> None:
+    app = Gate()
+    async with serve(app) as server, connect(server) as client:
+        await client.send(
+            b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        await app.started.wait()
+        await asyncio.sleep(0.05)  # the two behind it are parsed and queued
+        stopping = asyncio.create_task(server.stop())
+        await asyncio.sleep(0.05)
+        app.release.set()
+        first, second, third = [await client.reply() for _ in range(3)]
+        await stopping
+        assert first.status == 200
+        assert first.body == b"done /slow"
+        assert first.header(b"connection") is None  # the 503s behind it follow on this connection
+        assert [second.status, third.status] == [503, 503]
+        assert second.header(b"connection") is None
+        assert third.header(b"connection") == b"close"
+        assert second.header(b"retry-after") == third.header(b"retry-after") == b"1"
+        assert await client.closed()
+    assert app.ran == ["/slow"]
+
+
+async def test_a_request_arriving_during_the_drain_gets_503() -> None:
+    app = Gate()
+    async with serve(app) as server, connect(server) as client:
+        await client.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        await app.started.wait()
+        stopping = asyncio.create_task(server.stop())
+        await asyncio.sleep(0.05)
+        await client.send(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.05)
+        app.release.set()
+        first, second = await client.reply(), await client.reply()
+        await stopping
+        assert (first.status, second.status) == (200, 503)
+        assert second.header(b"connection") == b"close"
+        assert second.header(b"retry-after") == b"1"
+        assert await client.closed()
+    assert app.ran == ["/slow"]
+
+
+async def test_a_request_whose_head_is_arriving_at_shutdown_gets_503() -> None:
+    async with serve() as server, connect(server) as client:
+        await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n")  # not yet the blank line
+        await asyncio.sleep(0.05)
+        await server.stop()
+        reply = await client.reply()
+        assert reply.status == 503
+        assert reply.header(b"connection") == b"close"
+        assert await client.closed()
+
+
+async def test_a_response_in_progress_at_the_drain_timeout_is_aborted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = Gate()
+    server = Server(app, Config(port=0, access_log=False, timeout_drain=0.1))
+    await server.start()
+    async with connect(server) as client:
+        await client.send(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        await app.started.wait()
+        await server.stop()
+        received = await asyncio.wait_for(client.reader.read(), 5)
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"second" not in received
+    assert b"503" not in received
+    assert "its response was cut off" in caplog.text

@@ -99,6 +99,8 @@ _METHODS: Final = {
 # Closing the connection once the output batch is written: not, at once, or lingering.
 NO_CLOSE, CLOSE, LINGER = range(3)
 LINGER_TIMEOUT: Final = 2.0
+# Sent with every 503: seconds after which the client may retry.
+RETRY_AFTER_LINE: Final = b"retry-after: 1\r\n"
 
 # How a response's content is delimited (RFC 9112 section 6.3).
 NO_CONTENT, FIXED, CHUNKED, UNTIL_CLOSE, SWITCH = range(5)
@@ -175,6 +177,8 @@ class HttpConnection(asyncio.Protocol):
         "close_waiters",
         "stream",
         "access_log",
+        "draining",
+        "body_credit",
     )
 
     def __init__(self, shared: Shared) -> None:
@@ -215,6 +219,8 @@ class HttpConnection(asyncio.Protocol):
         self.close_waiters: list[asyncio.Future[None]] | None = None
         self.stream: UpgradeStream | None = None
         self.access_log = shared.config.access_log
+        self.draining = False
+        self.body_credit = 0.0
 
     # asyncio.Protocol
 
@@ -224,6 +230,8 @@ class HttpConnection(asyncio.Protocol):
         self.local = _address(transport.get_extra_info("sockname"))
         self.shared.connections.add(self)
         self.deadline = self.shared.now + self.config.timeout_keep_alive
+        if self.shared.draining:  # accepted just before the listener closed
+            self.shutdown()
 
     def data_received(self, data: bytes) -> None:
         held = self.held
@@ -330,8 +338,13 @@ class HttpConnection(asyncio.Protocol):
     # httptools callbacks: one request message, RFC 9112 sections 2-7
 
     def on_message_begin(self) -> None:
-        if self.read_closed:  # the connection is closing: stop the parser here
-            raise ConnectionAbortedError
+        if self.read_closed or self.draining:
+            if self.draining and not self.read_closed:
+                # RFC 9110 section 15.6.4: 503, the server is going away; it comes
+                # after the response in progress, which therefore keeps the
+                # connection open for it.
+                raise self._reject(503, "the server is shutting down")
+            raise ConnectionAbortedError  # the connection is closing: stop the parser here
         self.in_head = True
         self.url = b""
         self.raw_headers = []
@@ -652,7 +665,12 @@ class HttpConnection(asyncio.Protocol):
         # RFC 9110 section 10.1.1: a client never sent 100 (Continue) may never send the
         # content, so waiting for it in order to skip it could hang: close instead, and
         # say so here (RFC 9112 section 9.6).
-        keep_alive = request.keep_alive and not request.expects_continue and not self.shared.draining
+        keep_alive = (
+            request.keep_alive
+            and not request.expects_continue
+            # Draining: close after this response, unless 503s for requests behind it follow.
+            and not (self.shared.draining and not self.queue)
+        )
         app_length = None
         date = self.shared.date
         server = self.shared.server_line
@@ -794,6 +812,8 @@ class HttpConnection(asyncio.Protocol):
         if batching:
             self.out = []
         try:
+            if self.draining and self.current is None:
+                self._refuse_queue()
             while self.current is None and self.queue and not self.closed:
                 item = self.queue.popleft()
                 if isinstance(item, Rejection):
@@ -812,6 +832,24 @@ class HttpConnection(asyncio.Protocol):
             else:
                 self._idle()
         self._update_reading()
+
+    def _refuse_queue(self) -> None:
+        """Shutting down: each request waiting its turn is answered 503 instead of run."""
+        queue = self.queue
+        while queue and not self.closed:
+            item = queue.popleft()
+            if isinstance(item, Rejection):
+                self._write(self._error(item.status, item.reason))
+                break
+            item.response_started = True
+            item.status = 503
+            # Only the last answer says close: the client reads every one before it.
+            self._write(self._error(503, "the server is shutting down", close=not queue))
+            target = item.target.decode("latin-1")
+            logger.info("Refused %s %s: the server is shutting down", item.method, target)
+            if self.access_log:
+                self._log_access(item)
+        self._close()
 
     def _idle(self) -> None:
         """No request is being answered: which timeout runs now."""
@@ -909,8 +947,12 @@ class HttpConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def _error(self, status: int, reason: str) -> bytes:
-        return error_response(status, reason, self.shared.date)
+    def _error(self, status: int, reason: str, close: bool = True) -> bytes:
+        date = self.shared.date
+        if status == 503:
+            # RFC 9110 section 10.2.3: when the client may try again (elsewhere, or once restarted).
+            date += RETRY_AFTER_LINE
+        return error_response(status, reason, date, close=close)
 
     async def drain(self) -> None:
         out = self.out
@@ -1018,15 +1060,50 @@ class HttpConnection(asyncio.Protocol):
                 current.body.fail(ClientDisconnected())
 
     def shutdown(self) -> None:
-        """Graceful stop: answer what is in progress, accept no further request."""
-        self.read_closed = True
-        if self.current is None and not self.queue:
-            self._close()
+        """Graceful stop: finish the request in progress; any other is answered 503."""
+        if self.closed or self.read_closed:
+            return
+        self.draining = True
+        if self.current is None:
+            if self.in_head:  # a request still arriving
+                self.in_head = False
+                self._write(self._error(503, "the server is shutting down"))
+                logger.info("Refused a request still arriving: the server is shutting down")
+                self._close(linger=True)
+            else:
+                self._close()
 
     def cancel(self) -> None:
-        """Drain time is over."""
+        """Drain time is over: cancel the request in progress.
+
+        Answered 503 if nothing of its response was sent, else the connection is
+        aborted; either way the connection is closed.
+        """
+        current = self.current
         if self.task is not None:
             self.task.cancel("server shutting down")
+        if current is not None and not current.response_started and not self.closed:
+            current.response_started = True
+            current.status = 503
+            logger.warning(
+                "Cancelled %s %s at the drain timeout; answered 503",
+                current.method,
+                current.target.decode("latin-1"),
+            )
+            self.queue.clear()
+            self._write(self._error(503, "the server is shutting down"))
+            self._close()
+            return
+        if current is not None:
+            logger.warning(
+                "Cancelled %s %s at the drain timeout; its response was cut off",
+                current.method,
+                current.target.decode("latin-1"),
+            )
+        self.abort()
+
+    def abort(self) -> None:
+        """Close at once, dropping whatever is still unsent."""
         self._abort()
 
 

@@ -29,6 +29,9 @@ SERVER_INFO: Final = ServerInfo(
 
 # How often deadlines are checked; the Date header changes once a second.
 _TICK: Final = 0.25
+# After the drain timeout: how long cancelled requests get to send their 503 before
+# their connections are aborted.
+_CANCEL_GRACE: Final = 1.0
 
 
 class Server:
@@ -143,21 +146,24 @@ class Server:
         if shared is None or shared.draining:
             return
         shared.draining = True
-        await self._close_listeners()
+        # Close the listeners without waiting on them yet: since Python 3.12
+        # asyncio.Server.wait_closed() also waits for every connection it accepted
+        # to close, so awaiting it here would outwait the drain timeout.
+        for server in self._servers:
+            server.close()
         for connection in list(shared.connections):
             connection.shutdown()
-        try:
-            if shared.connections:
-                shared.all_closed.clear()
-                async with asyncio.timeout(self.config.timeout_drain):
-                    await shared.all_closed.wait()
-        except TimeoutError:
+        if not await _all_closed(shared, self.config.timeout_drain):
             logger.warning(
-                "Cancelling %d requests still running after the drain timeout", len(shared.connections)
+                "Cancelling requests on %d connections still open after the drain timeout",
+                len(shared.connections),
             )
             for connection in list(shared.connections):
                 connection.cancel()
-            await asyncio.sleep(0)
+            if not await _all_closed(shared, _CANCEL_GRACE):
+                for connection in list(shared.connections):
+                    connection.abort()
+        await self._close_listeners()
         if self._ticker is not None:
             self._ticker.cancel()
         await self._stop_lifespan()
@@ -203,6 +209,18 @@ class Server:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop()
+
+
+async def _all_closed(shared: Shared, seconds: float) -> bool:
+    """Wait up to ``seconds`` for every connection to close; whether they did."""
+    if shared.connections:
+        shared.all_closed.clear()
+        try:
+            async with asyncio.timeout(seconds):
+                await shared.all_closed.wait()
+        except TimeoutError:
+            return False
+    return True
 
 
 def _remove_stale_socket(path: str) -> None:
