@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 from typing import Final
 
 from pyre.spec import FileBody
@@ -14,7 +13,7 @@ from ._response import InvalidResponse
 FILE_CHUNK: Final = 256 * 1024
 
 
-async def file_chunks(loop: asyncio.AbstractEventLoop, body: FileBody) -> tuple[AsyncIterator[bytes], int]:
+async def file_chunks(loop: asyncio.AbstractEventLoop, body: FileBody) -> tuple[FileChunks, int]:
     fd = await loop.run_in_executor(None, _open_for_reading, body.path) if body.fd is None else body.fd
     try:
         size = os.fstat(fd).st_size
@@ -24,7 +23,7 @@ async def file_chunks(loop: asyncio.AbstractEventLoop, body: FileBody) -> tuple[
     except BaseException:
         os.close(fd)
         raise
-    return _read_file(loop, fd, body.offset, count), count
+    return FileChunks(loop, fd, body.offset, count), count
 
 
 def _open_for_reading(path: str | os.PathLike[str] | None) -> int:
@@ -32,16 +31,39 @@ def _open_for_reading(path: str | os.PathLike[str] | None) -> int:
     return os.open(path, os.O_RDONLY)
 
 
-async def _read_file(
-    loop: asyncio.AbstractEventLoop, fd: int, offset: int, count: int
-) -> AsyncIterator[bytes]:
-    try:
-        while count > 0:
-            data = await loop.run_in_executor(None, os.pread, fd, min(count, FILE_CHUNK), offset)
-            if not data:
-                raise InvalidResponse("file ended before the FileBody region")
-            offset += len(data)
-            count -= len(data)
-            yield data
-    finally:
-        os.close(fd)
+class FileChunks:
+    """The region's content; owns the descriptor, closed at the end or by ``aclose()``.
+
+    Not an async generator: one that never started ignores ``aclose()``, and the
+    descriptor of a response that sends no content (HEAD, 304) would be left open.
+    """
+
+    __slots__ = ("_loop", "_fd", "_offset", "_count")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, offset: int, count: int) -> None:
+        self._loop = loop
+        self._fd = fd
+        self._offset = offset
+        self._count = count
+
+    def __aiter__(self) -> FileChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._count <= 0 or self._fd < 0:
+            await self.aclose()
+            raise StopAsyncIteration
+        data = await self._loop.run_in_executor(
+            None, os.pread, self._fd, min(self._count, FILE_CHUNK), self._offset
+        )
+        if not data:
+            await self.aclose()
+            raise InvalidResponse("file ended before the FileBody region")
+        self._offset += len(data)
+        self._count -= len(data)
+        return data
+
+    async def aclose(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)

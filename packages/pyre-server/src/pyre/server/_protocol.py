@@ -65,8 +65,11 @@ from ._response import (
     STATUSES_WITHOUT_CONTENT,
     TRANSFER_ENCODING,
     InvalidResponse,
+    as_status,
+    check_fields,
     chunk,
     date_line,
+    declared_length,
     error_response,
     field_lines,
     header_line,
@@ -555,24 +558,40 @@ class HttpConnection(asyncio.Protocol):
         request = self.current
         assert request is not None
         if request.response_started:  # the server answered already (malformed body, timeout)
-            self._log_error(error)
+            self._log_error(request, error)
+            if self.access_log:
+                self._log_access(request)
             self._done()
             return
-        if error is None and not isinstance(response, Response):
-            error = TypeError(f"application returned {response!r}, not a pyre.spec.Response")
-        if error is not None:
-            self._app_failed(request, error)
-            return
-        try:
-            self._respond(request, response, task)
-        except InvalidResponse as invalid:
-            self._app_failed(request, invalid)
+        if error is None:
+            # The one guard around turning the app's answer into bytes: the answer's
+            # shape is checked where it is used, and whatever is wrong with it, or
+            # raised by its own attributes, becomes a logged 500 here.  (A try costs
+            # nothing until something raises.)
+            try:
+                keep_alive = self._respond(request, response, task)
+            except Exception as failure:
+                error = failure
+            else:
+                if keep_alive is not None:
+                    self._finished(request, keep_alive)
+                return
+        self._app_failed(request, error)
 
     def _app_failed(self, request: HttpRequest, error: BaseException) -> None:
-        """Before the response started: 413 or 500.  After: abort the connection."""
-        if request.response_started or self.closed:
-            self._log_error(error)
-            self._abort()
+        """Before the response started: 413 or 500.  After: cut the response short."""
+        if self.closed:  # the client has gone: there is no one to answer
+            self._log_error(request, error)
+            self._done()
+            return
+        if request.response_started:
+            self._log_error(request, error)
+            if self.access_log:
+                self._log_access(request, aborted=True)
+            # Pyre spec PYRE-ERR-2: what was written goes out, then the connection is
+            # closed, short of the last chunk or of the content-length; nothing after
+            # it is answered.  (A close-delimited response is reset in _send_content.)
+            self._close()
             self._done()
             return
         request.response_started = True
@@ -580,48 +599,66 @@ class HttpConnection(asyncio.Protocol):
             request.status = 413
             self._write(self._error(413, "request body too large"))
         else:
-            self._log_error(error)
+            self._log_error(request, error)
             request.status = 500
             self._write(self._error(500, "the application failed"))
         self._close()
         self._finished(request, False)
 
-    def _log_error(self, error: BaseException | None) -> None:
-        if error is not None and not isinstance(error, ClientDisconnected | asyncio.CancelledError):
-            logger.error("Exception in application", exc_info=error)
-
-    def _respond(self, request: HttpRequest, response: Response, task: RequestTask) -> None:
-        status = response.status
-        if status == 101 or response.upgrade is not None:
-            self._switch_protocols(request, response, task)
+    def _log_error(self, request: HttpRequest, error: BaseException | None) -> None:
+        if error is None or isinstance(error, ClientDisconnected | asyncio.CancelledError):
             return
-        if status < 200:
-            raise InvalidResponse(f"status {status} is not a final response")
+        answering = f"{request.method} {request.target.decode('latin-1')}"
+        if isinstance(error, InvalidResponse):  # the message says it all; the traceback is the server's
+            logger.error("Invalid response from the application to %s: %s", answering, error)
+        else:
+            logger.error("Exception in application answering %s", answering, exc_info=error)
+
+    def _respond(self, request: HttpRequest, response: Response, task: RequestTask) -> bool | None:
+        """Write a complete response and say whether to keep the connection; None if it goes on."""
+        if not isinstance(response, Response):
+            raise InvalidResponse(f"the application returned {response!r:.100}, not a pyre.spec.Response")
+        status = response.status
+        if type(status) is not int:
+            status = as_status(status)
+        if status == 101 or response.upgrade is not None:
+            self._switch_protocols(request, response, status, task)
+            return None
         body = response.body
         if type(body) is not bytes or response.trailers is not None:
-            task.continue_with(self._stream(request, response), self._streamed)
-            return
+            # The stream runs now until it first waits; what it writes until then goes out
+            # in one write, and a failure before then finds nothing sent (_send_content).
+            batching = self.out is None
+            if batching:
+                self.out = []
+            task.continue_with(self._stream(request, response, status), self._streamed)
+            if batching:
+                out, self.out = self.out, None
+                self._flush(out or [])
+            return None
         framing = NO_CONTENT if request.method == "HEAD" or status in STATUSES_WITHOUT_CONTENT else FIXED
         # A complete response's head is remembered until the Date changes: apps send
-        # the same few heads again and again.
+        # the same few heads again and again.  Status and header section are checked
+        # in _head, so a head in the cache is a valid one.
         headers = response.headers
-        key = (
-            status,
-            tuple(headers),
-            len(body),
-            framing,
-            request.keep_alive,
-            request.expects_continue,
-            request.http_version,
-        )
         shared = self.shared
+        key: tuple[object, ...] | None
         try:
+            key = (
+                status,
+                tuple(headers),
+                len(body),
+                framing,
+                request.keep_alive,
+                request.expects_continue,
+                request.http_version,
+            )
             cached = shared.heads.get(key)
-        except TypeError:  # unhashable: _head says what is wrong with the headers
-            cached = None
+        except TypeError:  # not iterable, or unhashable: _head says what is wrong
+            key = cached = None
         if cached is None or shared.draining:
             cached = self._head(request, status, headers, len(body), framing)
-            if len(shared.heads) < 512:
+            if key is not None and len(shared.heads) < 512:
                 shared.heads[key] = cached
         head, keep_alive = cached
         request.response_started = True
@@ -632,12 +669,14 @@ class HttpConnection(asyncio.Protocol):
             out.append(data)
         else:
             self._write(data)
-        self._finished(request, keep_alive)
+        return keep_alive
 
-    def _switch_protocols(self, request: HttpRequest, response: Response, task: RequestTask) -> None:
+    def _switch_protocols(
+        self, request: HttpRequest, response: Response, status: int, task: RequestTask
+    ) -> None:
         """RFC 9110 section 15.2.2: 101, then the connection belongs to ``response.upgrade``."""
         handler = response.upgrade
-        if response.status != 101 or handler is None:
+        if status != 101 or handler is None:
             raise InvalidResponse("101 and an upgrade handler go together")
         if not request.upgrade_requested:
             raise InvalidResponse("101 for a request that did not ask to upgrade")
@@ -654,7 +693,7 @@ class HttpConnection(asyncio.Protocol):
     def _upgrade_ended(self, task: RequestTask, result: Any, error: BaseException | None) -> None:
         request = self.current
         assert request is not None
-        self._log_error(error)
+        self._log_error(request, error)
         self._finished(request, False)
 
     def _head(
@@ -671,6 +710,9 @@ class HttpConnection(asyncio.Protocol):
             # Draining: close after this response, unless 503s for requests behind it follow.
             and not (self.shared.draining and not self.queue)
         )
+        if status < 200 and framing != SWITCH:
+            raise InvalidResponse(f"status {status} is not a final response")
+        check_fields(headers, "headers")
         app_length = None
         date = self.shared.date
         server = self.shared.server_line
@@ -691,6 +733,20 @@ class HttpConnection(asyncio.Protocol):
                 elif kind == SERVER:
                     server = b""
             lines.append(line)
+        if app_length is not None:
+            declared = declared_length(headers)  # one content-length, a decimal number
+            # Pyre spec PYRE-FRAME-3: the server sends the true length of content it knows
+            # (a HEAD or 304 response may give the length of a GET: no content to compare).
+            # Heads are cached, so this is said about once a second per distinct head.
+            if framing == FIXED and declared != length:
+                logger.warning(
+                    "The response to %s %s declares content-length %d but has %d bytes; sent with %d",
+                    request.method,
+                    request.target.decode("latin-1"),
+                    declared,
+                    length,
+                    length,
+                )
         lines.append(date)
         lines.append(server)
         if framing == FIXED:
@@ -716,58 +772,93 @@ class HttpConnection(asyncio.Protocol):
         lines.append(b"\r\n")
         return b"".join(lines), keep_alive
 
-    async def _stream(self, request: HttpRequest, response: Response) -> bool:
+    async def _stream(self, request: HttpRequest, response: Response, status: int) -> bool:
         """Send content that is not a plain ``bytes`` (or comes with trailers)."""
-        status = response.status
         body = response.body
+        declared = declared_length(response.headers)  # checks the header section before a file is opened
+        chunks: AsyncIterator[bytes]
         length: int | None
         if isinstance(body, bytes):
-            chunks: AsyncIterable[bytes] = _single(body)
-            length = len(body)
+            chunks, length = _single(body), len(body)
         elif isinstance(body, FileBody):
             chunks, length = await file_chunks(self.loop, body)
+        elif isinstance(body, AsyncIterable):
+            chunks, length = aiter(body), declared
         else:
-            chunks, length = body, _declared_length(response.headers)
-        no_content = request.method == "HEAD" or status in STATUSES_WITHOUT_CONTENT
-        with_trailers = response.trailers is not None and request.http_version == "1.1" and not no_content
-        if no_content:
+            raise InvalidResponse(f"body {body!r:.100} is not bytes, a FileBody or an async iterable")
+        try:
+            return await self._send_stream(request, response, status, chunks, length, declared)
+        finally:
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def _send_stream(
+        self,
+        request: HttpRequest,
+        response: Response,
+        status: int,
+        chunks: AsyncIterator[bytes],
+        length: int | None,
+        declared: int | None,
+    ) -> bool:
+        trailers = response.trailers
+        if request.method == "HEAD" or status in STATUSES_WITHOUT_CONTENT:
             framing = NO_CONTENT
-        elif with_trailers:
-            framing = CHUNKED
+        elif trailers is not None and declared is None and request.http_version == "1.1":
+            framing = CHUNKED  # only the chunked coding carries a trailer section
         elif length is not None:
             framing = FIXED
         else:
             framing = CHUNKED if request.http_version == "1.1" else UNTIL_CLOSE
         head, keep_alive = self._head(request, status, response.headers, length, framing)
         request.status = status
-        iterator = aiter(chunks)
         request.response_started = True
         self._write(head)  # at once: a client of an event stream or long poll sees the response begin
-        try:
-            if framing != NO_CONTENT:
-                await self._send_content(iterator, framing, length)
-            trailers = await response.trailers() if response.trailers is not None else ()
-        finally:
-            close = getattr(iterator, "aclose", None)
-            if close is not None:
-                await close()
+        if framing == NO_CONTENT:
+            return keep_alive
+        await self._send_content(request, chunks, framing, length, head)
         if framing == CHUNKED:
             # RFC 9112 section 7.1: last-chunk, then the trailer section, then CRLF.
-            self._write(b"0\r\n" + field_lines(trailers) + b"\r\n" if trailers else LAST_CHUNK)
+            # Pyre spec PYRE-RESP-15: trailers are asked for only when they can be sent.
+            if trailers is None:
+                self._write(LAST_CHUNK)
+            else:
+                self._write(b"0\r\n" + field_lines(await trailers()) + b"\r\n")
         return keep_alive
 
-    async def _send_content(self, chunks: AsyncIterator[bytes], framing: int, length: int | None) -> None:
+    async def _send_content(
+        self,
+        request: HttpRequest,
+        chunks: AsyncIterator[bytes],
+        framing: int,
+        length: int | None,
+        head: bytes,
+    ) -> None:
+        batch = self.out
         sent = 0
-        async for data in chunks:
-            if not data:
-                continue
-            sent += len(data)
-            if framing == FIXED and length is not None and sent > length:
-                raise InvalidResponse("response content is longer than its content-length")
-            await self.drain()
-            self._write(chunk(data) if framing == CHUNKED else data)
-        if framing == FIXED and sent != length:
-            raise InvalidResponse("response content is shorter than its content-length")
+        try:
+            async for data in chunks:
+                if type(data) is not bytes and not isinstance(data, bytes):
+                    raise InvalidResponse(f"the response body yielded {data!r:.100}, not bytes")
+                if not data:
+                    continue
+                sent += len(data)
+                if framing == FIXED and length is not None and sent > length:
+                    raise InvalidResponse("response content is longer than its content-length")
+                await self.drain()
+                self._write(chunk(data) if framing == CHUNKED else data)
+            if framing == FIXED and sent != length:
+                raise InvalidResponse("response content is shorter than its content-length")
+        except Exception:
+            if batch is not None and self.out is batch and batch and batch[-1] is head:
+                # Nothing has left yet, not even the head: take it back, and the failure
+                # is answered 500 as one before the response started.
+                batch.pop()
+                request.response_started = False
+            elif framing == UNTIL_CLOSE:
+                self._abort()  # a close would tell the client the content is complete
+            raise
 
     def _streamed(self, task: RequestTask, keep_alive: Any, error: BaseException | None) -> None:
         request = self.current
@@ -878,10 +969,10 @@ class HttpConnection(asyncio.Protocol):
         if held:
             self.data_received(bytes(held))
 
-    def _log_access(self, request: HttpRequest) -> None:
+    def _log_access(self, request: HttpRequest, aborted: bool = False) -> None:
         client = self.client
         access_logger.info(
-            '%s - "%s %s HTTP/%s" %d',
+            '%s - "%s %s HTTP/%s" %d (aborted)' if aborted else '%s - "%s %s HTTP/%s" %d',
             f"{client[0]}:{client[1]}" if client else "-",
             request.method,
             request.target.decode("latin-1"),
@@ -1110,15 +1201,6 @@ class HttpConnection(asyncio.Protocol):
 def _address(value: object) -> tuple[str, int] | None:
     if isinstance(value, tuple) and len(value) >= 2:
         return str(value[0]), int(value[1])
-    return None
-
-
-def _declared_length(headers: RawHeaders) -> int | None:
-    for name, value in headers:
-        if name.lower() == b"content-length":
-            if not value.isdigit():
-                raise InvalidResponse(f"invalid content-length {value!r}")
-            return int(value)
     return None
 
 

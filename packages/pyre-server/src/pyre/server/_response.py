@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http
 import re
+from collections.abc import Sequence
 from email.utils import formatdate
 from typing import Final
 
@@ -56,6 +57,9 @@ _KINDS: Final = {
     b"server": SERVER,
 }
 
+# Pyre spec PYRE-RESP-4: an app's field name is a token in lower case.  Matching the
+# lower-case token costs what matching any token did, and saves lowering the name.
+_LOWER_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
 _TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9110 section 5.5: "Field values containing CR, LF, or NUL characters are
 # invalid and dangerous"; sending them would let a value inject a header line.
@@ -65,13 +69,29 @@ _LINE_CACHE_SIZE: Final = 4096
 _line_cache: dict[tuple[bytes, bytes], tuple[bytes, int]] = {}
 
 
+def as_status(value: object) -> int:
+    """A status that is not exactly an ``int``: an ``int`` subclass such as HTTPStatus, or an error."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    raise InvalidResponse(f"status {value!r} is not an int")
+
+
 def status_line(status: int) -> bytes:
+    """RFC 9110 section 15: a status code is three digits, and only 100 to 599 are defined."""
     line = STATUS_LINES.get(status)
     if line is None:
-        if not 100 <= status <= 999:
-            raise InvalidResponse(f"status {status} is not a three-digit code")
+        if not 100 <= status <= 599:
+            raise InvalidResponse(f"status {status} is not a code from 100 to 599")
         line = b"HTTP/1.1 %d \r\n" % status
     return line
+
+
+def check_fields(fields: object, what: str) -> None:
+    """Pyre spec PYRE-RESP-3: a field section is a sequence of (name, value) tuples."""
+    if type(fields) is list or type(fields) is tuple:
+        return
+    if not isinstance(fields, Sequence) or isinstance(fields, (str, bytes, bytearray, memoryview)):
+        raise InvalidResponse(f"{what} {fields!r:.100} are not a sequence of (name, value) tuples")
 
 
 def header_line(pair: tuple[bytes, bytes]) -> tuple[bytes, int]:
@@ -79,26 +99,45 @@ def header_line(pair: tuple[bytes, bytes]) -> tuple[bytes, int]:
     try:
         cached = _line_cache.get(pair)
     except TypeError:  # not hashable, so not a pair of bytes
-        raise InvalidResponse(f"header {pair!r} is not a pair of bytes") from None
+        raise InvalidResponse(f"header {pair!r:.100} is not a (name, value) tuple of bytes") from None
     if cached is not None:
         return cached
+    if not isinstance(pair, tuple) or len(pair) != 2:
+        raise InvalidResponse(f"header {pair!r:.100} is not a (name, value) tuple of bytes")
     name, value = pair
     if not isinstance(name, bytes) or not isinstance(value, bytes):
-        raise InvalidResponse(f"header {pair!r} is not a pair of bytes")
-    if _TOKEN.fullmatch(name) is None:
-        raise InvalidResponse(f"header name {name!r} is not a token")
+        raise InvalidResponse(f"header {pair!r:.100} is not a (name, value) tuple of bytes")
+    if _LOWER_TOKEN.fullmatch(name) is None:
+        problem = "is not lowercase" if _TOKEN.fullmatch(name) else "is not a token"
+        raise InvalidResponse(f"header name {name!r} {problem}")
     if _FORBIDDEN_IN_VALUE.search(value) is not None:
         raise InvalidResponse(f"header {name!r} has CR, LF or NUL in its value")
-    lowered = name.lower()
-    cached = (lowered + b": " + value + b"\r\n", _KINDS.get(lowered, PLAIN))
+    cached = (name + b": " + value + b"\r\n", _KINDS.get(name, PLAIN))
     if len(_line_cache) >= _LINE_CACHE_SIZE:
         _line_cache.clear()
     _line_cache[pair] = cached
     return cached
 
 
+def declared_length(headers: RawHeaders) -> int | None:
+    """The app's ``content-length``, if it gave one (pyre spec PYRE-FRAME-2: once, ``1*DIGIT``)."""
+    check_fields(headers, "headers")
+    declared = None
+    for pair in headers:
+        line, kind = header_line(pair)
+        if kind == CONTENT_LENGTH:
+            value = line[16:-2]  # after "content-length: ", before CRLF
+            if declared is not None:
+                raise InvalidResponse("the response has more than one content-length")
+            if not value.isdigit():  # ASCII digits only, for bytes
+                raise InvalidResponse(f"content-length {value!r} is not a decimal number")
+            declared = int(value)
+    return declared
+
+
 def field_lines(headers: RawHeaders) -> bytes:
     """Trailer or interim field lines: validated, with framing fields refused."""
+    check_fields(headers, "fields")
     lines = []
     for pair in headers:
         line, kind = header_line(pair)

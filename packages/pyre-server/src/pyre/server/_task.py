@@ -69,10 +69,12 @@ class RequestTask:
         try:
             awaitable = function(argument)
         except BaseException as error:
-            self._finish(None, error)
+            failure = error
+        else:
+            self._coro = awaitable if type(awaitable) is CoroutineType else _as_coroutine(awaitable)
+            self._step()
             return
-        self._coro = awaitable if type(awaitable) is CoroutineType else _as_coroutine(awaitable)
-        self._step()
+        self._finish(None, failure)  # outside the except clause, as in _step
 
     def continue_with(self, coro: Coroutine[Any, Any, Any], outcome: Outcome) -> None:
         """From an outcome callback: go on as the same task with a second coroutine."""
@@ -89,21 +91,25 @@ class RequestTask:
         assert coro is not None
         loop = self._loop
         _enter_task(loop, self)
+        error: BaseException | None = None
         try:
             yielded = coro.send(None) if exc is None else coro.throw(exc)
         except StopIteration as stop:
-            _leave_task(loop, self)
-            self._finish(stop.value, None)
-            return
+            result = stop.value
         except (KeyboardInterrupt, SystemExit):
             _leave_task(loop, self)
             raise
-        except BaseException as error:
+        except BaseException as failure:
+            result = None
+            error = failure
+        else:
             _leave_task(loop, self)
-            self._finish(None, error)
+            self._suspend(yielded)
             return
         _leave_task(loop, self)
-        self._suspend(yielded)
+        # Outside the except clauses: whatever the outcome raises or logs would otherwise
+        # carry the coroutine's StopIteration (or its error) as its __context__.
+        self._finish(result, error)
 
     def _suspend(self, yielded: Any) -> None:
         blocking = getattr(yielded, "_asyncio_future_blocking", None)
@@ -132,6 +138,9 @@ class RequestTask:
         try:
             future.result()
         except BaseException as error:
+            # Inside the except clause, as asyncio.Task does: an exception raised in the
+            # coroutine then has this one as its context, and anyio finds its cancel
+            # scope's message along that chain.
             self._step(error)
         else:
             self._step()
