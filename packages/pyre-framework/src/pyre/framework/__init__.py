@@ -14,7 +14,7 @@
     app.add_blueprint(Hello())
 
 Everything public is re-exported here; ``responses``, ``testing``,
-``convertors`` and ``middleware`` are modules of their own.
+``convertors``, ``middleware`` and ``staticfiles`` are modules of their own.
 """
 
 from . import responses as responses
