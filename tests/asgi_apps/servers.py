@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 TESTS_DIR = pathlib.Path(__file__).resolve().parent.parent
@@ -82,8 +82,11 @@ class Running:
 
 
 @contextlib.contextmanager
-def serve(server: str, target: str, log_dir: pathlib.Path) -> Iterator[Running]:
-    """Run ``server`` on ``target`` until the block ends; wait until it answers HTTP first."""
+def serve(server: str, target: str, log_dir: pathlib.Path, options: Sequence[str] = ()) -> Iterator[Running]:
+    """Run ``server`` on ``target`` (with more command-line ``options``) until the block ends.
+
+    Waits until it answers HTTP first.
+    """
     port = free_port()
     log = log_dir / f"{server}-{port}.log"
     environment = {
@@ -92,7 +95,7 @@ def serve(server: str, target: str, log_dir: pathlib.Path) -> Iterator[Running]:
     }
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            command(server, target, port),
+            [*command(server, target, port), *options],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=environment,

@@ -44,6 +44,7 @@ from pyre.spec import (
     FileBody,
     RawHeaders,
     Request,
+    RequestBodyTooLarge,
     Response,
     ServerInfo,
 )
@@ -52,6 +53,8 @@ from pyre.spec import State as SpecState
 from ._detect import as_asgi3
 from ._errors import ASGIProtocolError, ClientDisconnect
 from ._lifespan import LifespanRunner
+from ._messages import body_bytes, final_status, header_pairs
+from ._paths import asgi_paths
 from ._stepping import AppStepper, drive
 from ._types import ASGI_VERSION, HTTP_SPEC_VERSION, Message
 from ._websocket import is_websocket_request, serve_websocket
@@ -105,16 +108,21 @@ class FromASGI:
         if self._upgrades and is_websocket_request(request, headers):
             return await serve_websocket(self.app, request, headers)
         exchange = Exchange(request)
+        root_path = request.root_path
+        if root_path:
+            path, raw_path = asgi_paths(request, root_path)
+        else:
+            path, raw_path = request.path, request.raw_path
         scope = {
             "type": "http",
             "asgi": _ASGI_INFO,
             "http_version": request.http_version,
             "method": request.method,
             "scheme": request.scheme,
-            "path": request.path,
-            "raw_path": request.raw_path,
+            "path": path,
+            "raw_path": raw_path,
             "query_string": request.query,
-            "root_path": request.root_path,
+            "root_path": root_path,
             "headers": headers,
             "client": request.client,
             "server": request.server,
@@ -122,19 +130,28 @@ class FromASGI:
             "extensions": self._extensions,
         }
         exchange.coro = self.app(scope, exchange.receive, exchange.send).__await__()
-        exchange.step()
-        if exchange.finished:
-            if exchange.phase == COMPLETE and exchange.file is None and not exchange.want_trailers:
-                # The fast path: the app sent its whole response without waiting for anything.
-                parts = exchange.parts
-                body = parts[0] if len(parts) == 1 else b"".join(parts)
-                return Response(exchange.status, exchange.headers, body)
-            return exchange.response()
-        if exchange.phase < BODY:
-            await drive(exchange, GOAL_RESPONSE)
-        if exchange.file is not None and not exchange.finished:
-            # A FileBody cannot be followed by more work of the app's, so that work goes first.
-            await drive(exchange, GOAL_FINISH)
+        try:
+            exchange.step()
+            if not exchange.finished:
+                if exchange.phase < BODY:
+                    await drive(exchange, GOAL_RESPONSE)
+                if exchange.file is not None and not exchange.finished:
+                    # A FileBody cannot be followed by more work of the app's, so that work goes first.
+                    await drive(exchange, GOAL_FINISH)
+        except Exception as error:
+            if exchange.too_large is not None:
+                raise exchange.too_large from error  # the server answers 413, as for a pyre-spec app
+            exchange.failed(error)
+        if (
+            exchange.finished
+            and exchange.phase == COMPLETE
+            and exchange.file is None
+            and not exchange.want_trailers
+        ):
+            # The fast path: the app sent its whole response without waiting for anything.
+            parts = exchange.parts
+            body = parts[0] if len(parts) == 1 else b"".join(parts)
+            return Response(exchange.status, exchange.headers, body)
         return exchange.response()
 
 
@@ -172,6 +189,7 @@ class Exchange(AppStepper):
         "chunks",
         "remaining",
         "body_done",
+        "too_large",
         "completion",
     )
 
@@ -191,6 +209,7 @@ class Exchange(AppStepper):
         self.chunks: AsyncIterator[bytes] | None = None
         self.remaining: int | None = None
         self.body_done = False
+        self.too_large: RequestBodyTooLarge | None = None
         self.completion: asyncio.Future[None] | None = None
 
     # -- the app's side: receive and send ---------------------------------------------------------
@@ -219,6 +238,14 @@ class Exchange(AppStepper):
             self.body_done = True
             return {"type": "http.request", "body": b"", "more_body": False}
         except ClientDisconnected:
+            self.body_done = True
+            self.closed = True
+            return {"type": "http.disconnect"}
+        except RequestBodyTooLarge as error:
+            # The server answers 413 and closes.  Told as an error, a framework answers it
+            # itself (FastAPI: 400 "error parsing the body"); told that the client has gone,
+            # the app stops, and its end becomes the 413.
+            self.too_large = error
             self.body_done = True
             self.closed = True
             return {"type": "http.disconnect"}
@@ -256,6 +283,8 @@ class Exchange(AppStepper):
         phase = self.phase
         if kind == "http.response.body" and phase in (HEAD, BODY):
             body = message.get("body", b"")
+            if type(body) is not bytes:
+                body = body_bytes(body, kind)
             if body:
                 self.parts.append(body)
                 self.buffered += len(body)
@@ -269,13 +298,16 @@ class Exchange(AppStepper):
             else:
                 self._complete()
         elif kind == "http.response.start" and phase == START:
-            self.status = message["status"]
-            self.headers = message.get("headers", ())
+            status = message.get("status")
+            if type(status) is not int or not 200 <= status <= 599:
+                status = final_status(status, kind)
+            self.headers = header_pairs(message.get("headers", ()), kind)
+            self.status = status
             self.want_trailers = bool(message.get("trailers", False))
             self.phase = HEAD
             return
         elif kind == "http.response.trailers" and phase == TRAILERS:
-            self.trailer_fields.extend((name.lower(), value) for name, value in message.get("headers", ()))
+            self.trailer_fields.extend(header_pairs(message.get("headers", ()), kind))
             if not message.get("more_trailers", False):
                 self._complete()
         elif kind == "http.response.pathsend" and phase == HEAD:
@@ -288,7 +320,9 @@ class Exchange(AppStepper):
             await self.request.send_interim(103, links)
             return
         elif phase == COMPLETE:
-            return  # ASGI: messages after the response is complete are ignored.
+            # ASGI: "any further messages on the channel will be ignored" -- but not silently.
+            logger.error("ASGI application sent %r after its response was complete; ignored", kind)
+            return
         else:
             raise ASGIProtocolError(f"unexpected ASGI message {kind!r} (response phase {phase})")
         if not self.stepping:
@@ -367,11 +401,37 @@ class Exchange(AppStepper):
         self.buffered = 0
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    async def drop_body(self) -> None:
+        """No content goes out (HEAD, 204, 304) to a client still there: run the app to its end.
+
+        As under uvicorn, the app is not cancelled: its body is taken and dropped, so
+        that what it does after sending (cleanup, background work) still runs.
+        """
+        async for _ in StreamBody(self):
+            pass
+        if not self.finished:  # the app sends trailers, or still runs after them
+            try:
+                await drive(self, GOAL_FINISH)
+            except Exception as error:
+                self.failed(error)
+
+    def failed(self, error: Exception) -> None:
+        """The app raised ``error``: raise it on, unless its response was complete, then log it only."""
+        if self.phase != COMPLETE:
+            raise error
+        if isinstance(error, ClientDisconnected):
+            logger.debug("ASGI application ended with %r after its response", error)
+        else:
+            # Starlette's ServerErrorMiddleware sends its error page, then re-raises: keep the page.
+            logger.error("Exception in ASGI application after its response was complete", exc_info=error)
+
     def response(self) -> Response:
         trailers = self.read_trailers if self.want_trailers else None
         if not self.finished:
             return Response(self.status, self.headers, StreamBody(self), trailers=trailers)
         if self.phase < TRAILERS:
+            if self.too_large is not None:
+                raise self.too_large
             what = "sending a response" if self.phase == START else "finishing its response body"
             raise ASGIProtocolError(f"the ASGI application returned without {what}")
         body = self.file if self.file is not None else self.take_parts()
@@ -379,39 +439,55 @@ class Exchange(AppStepper):
 
     async def read_trailers(self) -> RawHeaders:
         """``Response.trailers``: the app's trailers messages, once it has sent the last one."""
-        await drive(self, GOAL_TRAILERS)
-        await drive(self, GOAL_FINISH)
+        if self.phase < TRAILERS:  # asked without the content having been taken (HEAD)
+            await self.drop_body()
+        try:
+            await drive(self, GOAL_TRAILERS)
+            await drive(self, GOAL_FINISH)
+        except Exception as error:
+            self.failed(error)
         return self.trailer_fields
 
 
 class StreamBody:
     """The response content of an ASGI app still running when its response went to the server."""
 
-    __slots__ = ("exchange",)
+    __slots__ = ("exchange", "iterated")
 
     def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
+        self.iterated = False
 
     def __aiter__(self) -> StreamBody:
         return self
 
     async def __anext__(self) -> bytes:
+        self.iterated = True
         exchange = self.exchange
         if not exchange.parts and exchange.phase < TRAILERS:
-            await drive(exchange, GOAL_CHUNK)
+            try:
+                await drive(exchange, GOAL_CHUNK)
+            except Exception as error:
+                exchange.failed(error)
         if exchange.parts:
             return exchange.take_parts()
         if exchange.phase < TRAILERS:
             raise ASGIProtocolError("the ASGI application returned without finishing its response body")
         if not exchange.want_trailers:
             # The client has the whole body; whatever the app does now (background tasks) ends here.
-            await drive(exchange, GOAL_FINISH)
+            try:
+                await drive(exchange, GOAL_FINISH)
+            except Exception as error:
+                exchange.failed(error)
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
-        """The server is done with the body before its end: tell the app the client has gone."""
+        """The server is done with the body: let the app finish, or tell it the client has gone."""
         exchange = self.exchange
         if exchange.finished:
+            return
+        if not self.iterated and not exchange.request.disconnected:
+            await exchange.drop_body()
             return
         exchange.closed = True
         exchange.parts = []

@@ -36,6 +36,7 @@ from pyre.spec import (
 
 from .__about__ import __version__
 from ._errors import ASGIProtocolError
+from ._paths import pyre_paths
 from ._types import Message, Receive, Scope, Send
 
 SERVER_NAME: Final = f"pyre-asgi/{__version__}"
@@ -136,6 +137,7 @@ class ASGIRequest:
         "extensions",
         "body",
         "trailers",
+        "_raw_path",
         "_receive",
         "_send",
         "_headers",
@@ -157,11 +159,17 @@ class ASGIRequest:
     ) -> None:
         self.scope = scope
         self.method: str = scope["method"]
-        self.path: str = scope["path"]
+        path: str = scope["path"]
+        raw_path: bytes | None = scope.get("raw_path")
+        root_path: str = scope.get("root_path", "")
+        if root_path:
+            path, raw_path = pyre_paths(path, raw_path, root_path)
+        self.path = path
+        self._raw_path = raw_path
         self.query: bytes = scope.get("query_string", b"")
         self.http_version: str = scope.get("http_version", "1.1")
         self.scheme: str = scope.get("scheme", "http")
-        self.root_path: str = scope.get("root_path", "")
+        self.root_path = root_path
         self.state = state
         self.server_info = server_info
         self.extensions: Mapping[str, object] = _NO_EXTENSIONS
@@ -185,7 +193,7 @@ class ASGIRequest:
 
     @property
     def raw_path(self) -> bytes:
-        raw: bytes | None = self.scope.get("raw_path")
+        raw = self._raw_path
         return raw if raw is not None else quote(self.path).encode("ascii")
 
     @property

@@ -21,6 +21,8 @@ from typing import Any, Final
 from pyre.spec import ByteStream, ClientDisconnected, Request, Response
 
 from ._errors import ASGIProtocolError, ClientDisconnect
+from ._messages import body_bytes, final_status, header_pairs
+from ._paths import asgi_paths
 from ._stepping import AppStepper, drive
 from ._types import ASGI_VERSION, HTTP_SPEC_VERSION, ASGIApp, Message
 
@@ -181,15 +183,17 @@ def parse_close(payload: bytes) -> tuple[int, str]:
 
 def websocket_scope(request: Request, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
     protocols = request.headers.get_all("sec-websocket-protocol")
+    root_path = request.root_path
+    path, raw_path = asgi_paths(request, root_path) if root_path else (request.path, request.raw_path)
     return {
         "type": "websocket",
         "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
         "http_version": request.http_version,
         "scheme": "wss" if request.scheme == "https" else "ws",
-        "path": request.path,
-        "raw_path": request.raw_path,
+        "path": path,
+        "raw_path": raw_path,
         "query_string": request.query,
-        "root_path": request.root_path,
+        "root_path": root_path,
         "headers": headers,
         "client": request.client,
         "server": request.server,
@@ -221,7 +225,7 @@ class WebSocketSession(AppStepper):
         "status",
         "http_headers",
         "parts",
-        "attached",
+        "settled",
         "stream",
         "reader",
         "close_code",
@@ -238,7 +242,8 @@ class WebSocketSession(AppStepper):
         self.status = 403
         self.http_headers: list[tuple[bytes, bytes]] = []
         self.parts: list[bytes] = []
-        self.attached: asyncio.Future[None] | None = None
+        self.settled: asyncio.Future[None] | None = None
+        """Done once the handshake is settled: the connection open, or never to be."""
         self.stream: ByteStream | None = None
         self.reader: FrameReader | None = None
         self.close_code = ABNORMAL
@@ -268,7 +273,7 @@ class WebSocketSession(AppStepper):
         subprotocol = message.get("subprotocol")
         if subprotocol is not None:
             headers.append((b"sec-websocket-protocol", subprotocol.encode()))
-        headers.extend((bytes(name).lower(), bytes(value)) for name, value in message.get("headers", ()))
+        headers.extend(header_pairs(message.get("headers", ()), "websocket.accept"))
         self.accept_headers = headers
         self.phase = ACCEPTED
 
@@ -277,8 +282,7 @@ class WebSocketSession(AppStepper):
         self.stream = stream
         self.reader = FrameReader(stream)
         self.phase = OPEN
-        if self.attached is not None and not self.attached.done():
-            self.attached.set_result(None)
+        self._settle()
         try:
             await drive(self, GOAL_FINISH)
         except BaseException:
@@ -314,11 +318,11 @@ class WebSocketSession(AppStepper):
         if not self.connected:
             self.connected = True
             return {"type": "websocket.connect"}
-        if self.phase == ACCEPTED:
-            await self._attached()
+        if self.phase < OPEN:
+            # ASGI lets an app receive again before it answers (Quart reads in a task of its
+            # own): "receive" waits for the next event, and no frame comes before the accept.
+            await self._settled()
         if self.phase != OPEN:
-            if self.phase == CONNECTING:
-                raise ASGIProtocolError("receive() before answering websocket.connect")
             return self._disconnect_message()
         try:
             return await self._next_message()
@@ -393,22 +397,25 @@ class WebSocketSession(AppStepper):
         if phase == CONNECTING:
             if kind == "websocket.accept":
                 self._accept(message)
+                self._answered()
                 return
             if kind == "websocket.close":
                 self.phase = CLOSED
+                self._answered()
                 return
             if kind == "websocket.http.response.start":
-                self.status = message["status"]
-                self.http_headers = list(message.get("headers", ()))
+                self.status = final_status(message.get("status"), kind)
+                self.http_headers = header_pairs(message.get("headers", ()), kind)
                 self.phase = DENYING
                 return
         elif phase == DENYING and kind == "websocket.http.response.body":
-            self.parts.append(message.get("body", b""))
+            self.parts.append(body_bytes(message.get("body", b""), kind))
             if not message.get("more_body", False):
                 self.phase = CLOSED
+                self._answered()
             return
         if phase == ACCEPTED:
-            await self._attached()
+            await self._settled()
             phase = self.phase
         if phase == OPEN and not self.sent_close:
             if kind == "websocket.send":
@@ -416,7 +423,10 @@ class WebSocketSession(AppStepper):
                 if text is not None:
                     await self._write(encode_frame(TEXT, text.encode()))
                 else:
-                    await self._write(encode_frame(BINARY, message["bytes"]))
+                    data = message.get("bytes")
+                    if type(data) is not bytes:
+                        data = body_bytes(data, kind)
+                    await self._write(encode_frame(BINARY, data))
                 return
             if kind == "websocket.close":
                 await self._write_close(message.get("code", NORMAL), message.get("reason") or "")
@@ -425,11 +435,23 @@ class WebSocketSession(AppStepper):
             raise ClientDisconnect("the WebSocket is closed")
         raise ASGIProtocolError(f"unexpected ASGI message {kind!r} in a WebSocket scope")
 
-    async def _attached(self) -> None:
-        """Wait until the server has sent the 101 and handed over the connection."""
-        if self.attached is None:
-            self.attached = asyncio.get_running_loop().create_future()
-        await self.attached
+    def _answered(self) -> None:
+        """The app answered the handshake, perhaps from a task of its own: the server takes it on."""
+        if self.phase == CLOSED:
+            self._settle()  # no connection will be handed over: a waiting receive() gets the disconnect
+        if not self.stepping:
+            self.wake_driver()
+
+    async def _settled(self) -> None:
+        """Wait until the server has handed over the connection after the 101, or it never will."""
+        if self.settled is None:
+            self.settled = asyncio.get_running_loop().create_future()
+        await self.settled
+
+    def _settle(self) -> None:
+        settled = self.settled
+        if settled is not None and not settled.done():
+            settled.set_result(None)
 
     async def _write(self, frame: bytes) -> None:
         assert self.stream is not None
