@@ -191,10 +191,9 @@ async def test_only_get_and_head(tree: pathlib.Path) -> None:
             assert response.headers["allow"] == "GET, HEAD"
         head = await driver.request("HEAD", b"/hello.txt")
         assert head.status == 200
-    client = framework_client(StaticFiles(tree))
-    response = client.post("/static/hello.txt")
-    assert response.status_code == 405
-    assert response.headers["allow"] == "GET, HEAD, OPTIONS"
+    refused = framework_client(StaticFiles(tree)).post("/static/hello.txt")
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == "GET, HEAD, OPTIONS"
 
 
 def test_a_route_that_lets_other_methods_through_still_gets_405(tree: pathlib.Path) -> None:
@@ -204,6 +203,16 @@ def test_a_route_that_lets_other_methods_through_still_gets_405(tree: pathlib.Pa
     response = TestClient(app).post("/static/hello.txt")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, HEAD"
+
+
+def test_loops_long_names_and_no_segments_are_404(tree: pathlib.Path) -> None:
+    (tree / "loop1").symlink_to("loop2")
+    (tree / "loop2").symlink_to("loop1")
+    files = StaticFiles(tree)
+    client = framework_client(files)
+    for rest in ["loop1", "a" * 5000, f"{'a' * 300}/b"]:
+        assert client.get(f"/static/{rest}").status_code == 404
+    assert files.response_for([]) is None
 
 
 def test_the_directory_must_exist(tmp_path: pathlib.Path) -> None:

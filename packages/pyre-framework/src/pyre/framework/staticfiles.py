@@ -103,6 +103,8 @@ class StaticFiles:
 
     def response_for(self, segments: Sequence[str]) -> FileResponse | RedirectResponse | None:
         """What answers the decoded path ``segments`` under the directory; ``None`` for a 404."""
+        if not segments:
+            return None
         *parents, last = segments
         if not all(_is_name(segment) for segment in parents) or not (last == "" or _is_name(last)):
             return None
