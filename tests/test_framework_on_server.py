@@ -1155,6 +1155,7 @@ TRAVERSAL_TARGETS = [
     "sub/../../secret.txt",
     "..%5Csecret.txt",
     "sub%5C..%5C..%5Csecret.txt",
+    "..\\secret.txt",  # a raw backslash: pyre-server passes it on
     "hello.txt%00",
     "%00",
     "%C0%AE%C0%AE/secret.txt",
