@@ -56,6 +56,11 @@ REQUESTS: list[tuple[str, str, str, dict[str, str], bytes | None]] = [
     ("starlette", "DELETE", "/echo", {}, None),
     ("starlette", "GET", "/background?entry=first", {}, None),
     ("starlette", "GET", "/patience", {}, None),
+    # ServerErrorMiddleware sends the app's 500 page, then re-raises: the page must reach the client.
+    ("starlette", "GET", "/crash", {}, None),
+    ("starlette", "GET", "/memoryview", {}, None),  # Response(content=memoryview(...)): one chunk
+    ("starlette", "GET", "/static/hello.txt", {}, None),
+    ("starlette", "HEAD", "/static/hello.txt", {}, None),  # StaticFiles behind BaseHTTPMiddleware
     ("fastapi", "GET", "/", {}, None),
     ("fastapi", "POST", "/items?offset=5", {**JSON, "X-Region": "eu"}, ITEM),
     ("fastapi", "POST", "/items", JSON, b'{"name": "", "price": -1}'),
@@ -64,6 +69,7 @@ REQUESTS: list[tuple[str, str, str, dict[str, str], bytes | None]] = [
     ("fastapi", "GET", "/items/0", {}, None),
     ("fastapi", "GET", "/items/abc", {}, None),
     ("fastapi", "GET", "/nowhere", {}, None),
+    ("fastapi", "GET", "/crash", {}, None),  # a custom exception handler's 500 page
 ]
 
 
@@ -117,6 +123,32 @@ def test_starlette_background_task_runs_after_the_response(
         running = started(server, "starlette")
         assert running.request("GET", f"/background?entry={entry}").body == b"queued"
         # The task runs after the response: ask until it shows (bounded by count, not by time).
+        for _ in range(200):
+            log = json.loads(running.request("GET", "/background/log").body)
+            if entry in log:
+                break
+        assert log.count(entry) == 1, server
+
+
+@pytest.mark.parametrize("candidate", list(CANDIDATES))
+def test_starlette_head_runs_the_background_task_of_a_stream(
+    started: Callable[[str, str], Running], candidate: str
+) -> None:
+    entry = f"head-{candidate}"
+    for server in ("uvicorn", candidate):
+        running = started(server, "starlette")
+        # A second request follows on the same connection: the client is still there when
+        # the HEAD response is complete, so nothing may cancel the app.
+        with socket.create_connection(("127.0.0.1", running.port), timeout=30) as client:
+            client.sendall(
+                f"HEAD /stream/background?entry={entry} HTTP/1.1\r\nHost: t\r\n\r\n"
+                "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode()
+            )
+            received = b""
+            while chunk := client.recv(65536):
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 200 "), server
+        assert b"number 0" not in received, server
         for _ in range(200):
             log = json.loads(running.request("GET", "/background/log").body)
             if entry in log:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 app = FastAPI(title="pyre-asgi differential app", openapi_url=None)
@@ -53,3 +54,25 @@ def read_item(item_id: int, page: Annotated[dict[str, int], Depends(pagination)]
     if item_id == 0:
         raise HTTPException(status_code=404, detail="Item not found")
     return {"item_id": item_id, "page": page}
+
+
+@app.exception_handler(Exception)
+async def custom_500(request: Request, error: Exception) -> JSONResponse:
+    # FastAPI hands this to ServerErrorMiddleware, which sends it and then re-raises.
+    return JSONResponse({"error": "custom", "detail": str(error)}, status_code=500)
+
+
+@app.get("/crash")
+async def crash() -> None:
+    raise RuntimeError("a bug in the endpoint")
+
+
+@app.websocket("/ws")
+async def echo_socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            text = await websocket.receive_text()
+            await websocket.send_text(f"fastapi: {text}")
+    except WebSocketDisconnect:
+        return

@@ -19,7 +19,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 STATIC = pathlib.Path(__file__).parent / "static" / "hello.txt"
 background_log: list[str] = []
@@ -68,6 +69,11 @@ async def background(request: Request) -> Response:
     return PlainTextResponse("queued", background=BackgroundTask(remember, entry))
 
 
+async def stream_then_background(request: Request) -> Response:
+    entry = request.query_params.get("entry", "none")
+    return StreamingResponse(numbers(), media_type="text/plain", background=BackgroundTask(remember, entry))
+
+
 async def background_done(request: Request) -> Response:
     return JSONResponse(background_log)
 
@@ -82,6 +88,32 @@ async def tag(request: Request, call_next: Callable[[Request], Awaitable[Respons
     response = await call_next(request)
     response.headers["x-middleware"] = "seen"
     return response
+
+
+async def crash(request: Request) -> Response:
+    raise RuntimeError("a bug in the endpoint")
+
+
+async def error_page(request: Request, error: Exception) -> Response:
+    # Run by ServerErrorMiddleware, which sends this page and then re-raises the error.
+    return PlainTextResponse(f"our error page: {error}", status_code=500)
+
+
+async def memory(request: Request) -> Response:
+    return Response(content=memoryview(b"content from a memoryview"), media_type="text/plain")
+
+
+async def where(request: Request) -> Response:
+    scope = request.scope
+    return JSONResponse(
+        {
+            "path": scope["path"],
+            "raw_path": scope["raw_path"].decode(),
+            "root_path": scope["root_path"],
+            "url": str(request.url),
+            "url_for": str(request.url_for("where")),
+        }
+    )
 
 
 async def echo(request: Request) -> Response:
@@ -100,9 +132,15 @@ app = Starlette(
         Route("/file", file),
         Route("/background", background),
         Route("/background/log", background_done),
+        Route("/stream/background", stream_then_background),
+        Route("/crash", crash),
+        Route("/memoryview", memory),
+        Route("/where", where, name="where"),
+        Mount("/static", app=StaticFiles(directory=STATIC.parent), name="static"),
         Route("/echo", echo, methods=["POST"]),
         Route("/patience", patience),
     ],
     middleware=[Middleware(BaseHTTPMiddleware, dispatch=tag)],
+    exception_handlers={500: error_page},
     lifespan=lifespan,
 )
