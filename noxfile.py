@@ -29,7 +29,10 @@ nox.options.sessions = [
 
 ROOT = pathlib.Path(__file__).parent
 PACKAGES = ["spec", "server", "framework", "asgi"]
+# Checks that do not depend on the interpreter (lint, types, build, docs) run on the
+# oldest supported Python; the test suites run on every Python the classifiers promise.
 PYTHON = "3.11"
+PYTHONS = ["3.11", "3.12", "3.13"]
 TEST_TOOLS = ["pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 
 # What each package's own tests need beyond the package: its pyre siblings
@@ -85,7 +88,7 @@ def typecheck(session: nox.Session) -> None:
 
 
 def make_package_tests(name: str) -> None:
-    @nox.session(name=f"tests-{name}", python=PYTHON)
+    @nox.session(name=f"tests-{name}", python=PYTHONS)
     def tests(session: nox.Session) -> None:
         session.install(*TEST_TOOLS, *PACKAGE_TEST_PEERS[name])
         install_packages(session, *PACKAGE_TEST_SIBLINGS[name], name)
@@ -96,7 +99,7 @@ for _name in PACKAGES:
     make_package_tests(_name)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHONS)
 def integration(session: nox.Session) -> None:
     """All packages together, against real third-party servers and frameworks."""
     session.install(*TEST_TOOLS, *INTEGRATION_PEERS)
