@@ -41,6 +41,13 @@ class Config:
     """Time allowed from the first byte of a request to the end of its header section (408)."""
     timeout_body: float = 30.0
     """Longest wait for more request body while the app is reading it (408)."""
+    limit_body_rate: int = 500
+    """Lowest rate, in bytes per second, at which request content must arrive while the
+    app waits for it: each byte received allows ``1 / limit_body_rate`` more seconds of
+    waiting, with at most ``timeout_body`` in hand (408).  ``0``: only ``timeout_body``."""
+    timeout_send: float = 30.0
+    """Abort a connection whose client reads nothing of the response for this long
+    (the write buffer stays full)."""
     timeout_drain: float = 30.0
     """On shutdown, time given to requests in progress before they are cancelled."""
 
@@ -48,8 +55,10 @@ class Config:
         for name in ("limit_request_line", "limit_header_size", "limit_header_count", "limit_body_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        for name in ("timeout_keep_alive", "timeout_header", "timeout_body", "timeout_drain"):
+        for name in ("timeout_keep_alive", "timeout_header", "timeout_body", "timeout_drain", "timeout_send"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.limit_body_rate < 0:
+            raise ValueError("limit_body_rate must not be negative")
         if sum(option is not None for option in (self.uds, self.fd)) > 1:
             raise ValueError("give at most one of uds and fd")

@@ -18,8 +18,12 @@ state               detected by              deadline
 ==================  =======================  ===================
 idle                no request, no head      timeout_keep_alive
 receiving a head    ``in_head``              timeout_header
-app waits for body  ``body_wait``            timeout_body
+app waits for body  ``body_wait``            timeout_body, and more
+                                             for content received
+                                             (limit_body_rate)
 app running         ``current`` set          none
+write buffer full   ``write_paused``         timeout_send (a
+                                             clock of its own)
 closing, lingering  ``read_closed``          LINGER_TIMEOUT
 ==================  =======================  ===================
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -120,6 +125,10 @@ class Shared:
         self.state: State = {}
         self.context = contextvars.copy_context()
         self.connections: set[HttpConnection] = set()
+        # Connections whose write buffer is full, and when they time out (timeout_send).
+        self.stalled: dict[HttpConnection, float] = {}
+        # How much waiting one byte of request content pays for (limit_body_rate).
+        self.seconds_per_body_byte = 1 / config.limit_body_rate if config.limit_body_rate else math.inf
         self.all_closed = asyncio.Event()
         self.draining = False
         self.now = loop.time()
@@ -139,6 +148,9 @@ class Shared:
             self.heads.clear()
         for connection in [c for c in self.connections if 0.0 < c.deadline <= self.now]:
             connection.timed_out()
+        if self.stalled:
+            for connection in [c for c, deadline in self.stalled.items() if deadline <= self.now]:
+                connection.send_timed_out()
 
 
 class HttpConnection(asyncio.Protocol):
@@ -271,6 +283,7 @@ class HttpConnection(asyncio.Protocol):
         self.read_closed = True
         self.deadline = 0.0
         self.shared.connections.discard(self)
+        self.shared.stalled.pop(self, None)
         if not self.shared.connections:
             self.shared.all_closed.set()
         self.queue.clear()
@@ -291,9 +304,11 @@ class HttpConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self.shared.stalled[self] = self.shared.now + self.config.timeout_send
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self.shared.stalled.pop(self, None)
         self._wake_writer()
 
     def _feed(self, data: bytes, repaired: bool) -> bytes | None:
@@ -473,6 +488,7 @@ class HttpConnection(asyncio.Protocol):
             return request
         request.expects_continue = rules.expects_continue(version, special.get(b"expect", []))
         request.body = HttpBody(self, length)
+        self.body_credit = self.config.timeout_body
         self.receiving = request
         return request
 
@@ -482,6 +498,14 @@ class HttpConnection(asyncio.Protocol):
             return
         body = request.body
         body.feed(data, self.config.limit_body_size)
+        # Content pays for time spent waiting on it, at limit_body_rate, up to
+        # timeout_body banked: a trickle runs out, a steady slow client does not.
+        paid = len(data) * self.shared.seconds_per_body_byte
+        if self.body_wait or self.current is None:  # a body deadline is running: extend it
+            if self.deadline:
+                self.deadline = min(self.deadline + paid, self.shared.now + self.config.timeout_body)
+        else:
+            self.body_credit = min(self.body_credit + paid, self.config.timeout_body)
         if body.error is not None:
             # Content over the limit: whatever the app answers, the connection closes after it.
             request.keep_alive = False
@@ -1104,9 +1128,16 @@ class HttpConnection(asyncio.Protocol):
             self._write(CONTINUE)
 
     def waiting_for_body(self, waiting: bool) -> None:
+        """The app waits for content: the clock runs only then, so an app that stops
+        reading (backpressure) never makes its client look slow."""
         self.body_wait = waiting
         if self.current is not None:
-            self.deadline = self.shared.now + self.config.timeout_body if waiting else 0.0
+            now = self.shared.now
+            if waiting:
+                self.deadline = now + self.body_credit
+            else:  # what is left is what the next wait starts with
+                self.body_credit = max(self.deadline - now, 0.0)
+                self.deadline = 0.0
 
     async def wait_closed(self) -> None:
         if self.closed:
@@ -1135,7 +1166,8 @@ class HttpConnection(asyncio.Protocol):
         self.deadline = 0.0
         current = self.current
         if current is None:
-            if self.in_head or self.receiving is not None:
+            # (Content still arriving after its response is skipped: closed, unanswered.)
+            if self.in_head:
                 # RFC 9110 section 15.5.9: 408 "the server did not receive a complete
                 # request message within the time that it was prepared to wait".
                 self.in_head = False
@@ -1149,6 +1181,16 @@ class HttpConnection(asyncio.Protocol):
             self._close()
             if isinstance(current.body, HttpBody):
                 current.body.fail(ClientDisconnected())
+
+    def send_timed_out(self) -> None:
+        """The client has read nothing of what was written for timeout_send."""
+        self.shared.stalled.pop(self, None)
+        logger.warning(
+            "Closing the connection from %s: the client has not read the response for %s s",
+            f"{self.client[0]}:{self.client[1]}" if self.client else "-",
+            self.config.timeout_send,
+        )
+        self.abort()
 
     def shutdown(self) -> None:
         """Graceful stop: finish the request in progress; any other is answered 503."""
