@@ -44,6 +44,12 @@ _CONFIG_FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
         "lowest rate in bytes/s at which request content must arrive while the app waits (408; 0: off)",
     ),
     ("timeout-send", float, "seconds a client may read nothing of a response before it is aborted"),
+    (
+        "limit-body-rate",
+        int,
+        "lowest rate in bytes/s at which request content must arrive while the app waits (408; 0: off)",
+    ),
+    ("timeout-send", float, "seconds a client may read nothing of a response before it is aborted"),
     ("timeout-drain", float, "seconds in-flight requests get to finish on shutdown"),
 ]
 _SWITCHES: list[tuple[str, str]] = [
@@ -189,22 +195,38 @@ def load_app(spec: str, *, factory: bool, interface: str) -> Application:
 
 
 def adapt(target: Any, interface: str, spec: str) -> Application:
-    """The app itself for a pyre-spec app; for ASGI, pyre-asgi's wrapper (imported only then)."""
+    """The app itself for a pyre-spec app; for ASGI, pyre-asgi's wrapper (imported only then).
+
+    ``auto`` asks pyre-asgi's own detector (``pyre.asgi.is_asgi_app``), so the CLI
+    and the bridge never disagree on what an ASGI app is.
+    """
     if not callable(target):
         raise AppLoadError(f"{spec} is not callable, so is not an application")
-    if interface == "pyre" or (interface == "auto" and not looks_like_asgi(target)):
+    if interface == "pyre":
         return target  # type: ignore[no-any-return]
-    try:
-        asgi = importlib.import_module("pyre.asgi")
-    except ImportError:
-        raise AppLoadError(f"{spec} is an ASGI application: pip install pyre-asgi to serve it") from None
+    asgi = _import_pyre_asgi()
+    if asgi is None:
+        if interface == "asgi" or looks_like_asgi(target):
+            raise AppLoadError(f"{spec} is an ASGI application: pip install pyre-asgi to serve it")
+        return target  # type: ignore[no-any-return]
     if interface == "auto" and not asgi.is_asgi_app(target):
         return target  # type: ignore[no-any-return]
     return asgi.from_asgi(target)  # type: ignore[no-any-return]
 
 
+def _import_pyre_asgi() -> Any:
+    """The ``pyre.asgi`` module, or None when pyre-asgi is not installed."""
+    try:
+        return importlib.import_module("pyre.asgi")
+    except Exception as error:
+        if isinstance(error, ImportError) and error.name == "pyre.asgi":
+            return None
+        # Installed but broken (a missing or incompatible dependency): say so, not "not installed".
+        raise AppLoadError(f"pyre-asgi is installed but cannot be imported: {error!r}") from error
+
+
 def looks_like_asgi(target: Any) -> bool:
-    """ASGI 3 apps take ``(scope, receive, send)``; a pyre-spec app takes one positional argument."""
+    """Whether ``target`` takes ``(scope, receive, send)``: used only to say that pyre-asgi is missing."""
     try:
         signature = inspect.signature(target)
     except (TypeError, ValueError):
