@@ -44,12 +44,6 @@ _CONFIG_FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
         "lowest rate in bytes/s at which request content must arrive while the app waits (408; 0: off)",
     ),
     ("timeout-send", float, "seconds a client may read nothing of a response before it is aborted"),
-    (
-        "limit-body-rate",
-        int,
-        "lowest rate in bytes/s at which request content must arrive while the app waits (408; 0: off)",
-    ),
-    ("timeout-send", float, "seconds a client may read nothing of a response before it is aborted"),
     ("timeout-drain", float, "seconds in-flight requests get to finish on shutdown"),
 ]
 _SWITCHES: list[tuple[str, str]] = [
