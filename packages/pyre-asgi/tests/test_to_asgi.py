@@ -75,6 +75,33 @@ async def test_request_reads_the_scope() -> None:
     assert server.headers() == {}
 
 
+@pytest.mark.parametrize(
+    ("path", "raw_path", "expected"),
+    [
+        # ASGI (and uvicorn's --root-path): path includes root_path; pyre-spec's does not.
+        ("/api/café/x", b"/api/caf%C3%A9/x", ("/café/x", b"/caf%C3%A9/x")),
+        ("/api/x", None, ("/x", b"/x")),
+        # A server that left the prefix out (hypercorn), or a path that only starts with the same letters.
+        ("/café/x", b"/caf%C3%A9/x", ("/café/x", b"/caf%C3%A9/x")),
+        ("/apiary", b"/apiary", ("/apiary", b"/apiary")),
+    ],
+)
+async def test_root_path_is_taken_off_the_path(
+    path: str, raw_path: bytes | None, expected: tuple[str, bytes]
+) -> None:
+    seen: list[Request] = []
+
+    async def app(request: Request) -> Response:
+        seen.append(request)
+        return Response(204)
+
+    scope = http_scope(path)
+    scope["raw_path"] = raw_path
+    scope["root_path"] = "/api"
+    await call(app, scope)
+    assert (seen[0].path, seen[0].raw_path, seen[0].root_path) == (*expected, "/api")
+
+
 async def test_raw_path_falls_back_to_the_quoted_path() -> None:
     seen: list[bytes] = []
 

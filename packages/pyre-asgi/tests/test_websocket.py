@@ -319,3 +319,104 @@ async def test_server_without_upgrades_gives_an_http_scope() -> None:
     async with Driver(from_asgi(echo)) as driver:
         response = await driver.request("GET", "/ws", headers=HANDSHAKE)
     assert (response.status, response.body) == (200, b"plain http")
+
+
+# -- receive() before the answer (Quart's pattern) ------------------------------------------------
+
+
+def reading_in_a_task(accept: bool, seen: list[dict[str, Any]]) -> Any:
+    """Quart's shape: one task keeps calling receive(), another answers the handshake, then echoes."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            raise RuntimeError("no lifespan")
+        queue: asyncio.Queue[str] = asyncio.Queue()
+
+        async def reader() -> None:
+            while True:
+                message = await receive()
+                seen.append(message)
+                if message["type"] == "websocket.receive":
+                    await queue.put(message["text"])
+                elif message["type"] == "websocket.disconnect":
+                    return
+
+        async def handler() -> None:
+            await asyncio.sleep(0.01)  # the reader is already waiting in receive()
+            if not accept:
+                await send({"type": "websocket.close"})
+                return
+            await send({"type": "websocket.accept", "headers": [[b"X-Handler", bytearray(b"quart-like")]]})
+            text = await queue.get()
+            await send({"type": "websocket.send", "text": f"echo {text}"})
+            await send({"type": "websocket.send", "bytes": memoryview(b"bytes-like")})
+
+        reading = asyncio.ensure_future(reader())
+        handling = asyncio.ensure_future(handler())
+        done, pending = await asyncio.wait([reading, handling], return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            task.result()
+
+    return app
+
+
+async def test_receive_before_accepting_waits_for_the_connection() -> None:
+    seen: list[dict[str, Any]] = []
+    response = await asyncio.wait_for(handshake(reading_in_a_task(True, seen)), 10)
+    assert response.status == 101
+    assert (b"x-handler", b"quart-like") in list(response.headers)
+    assert response.upgrade is not None
+    pipe = Pipe()
+    endpoint = asyncio.ensure_future(response.upgrade(pipe))
+    pipe.send_frame(0x1, b"hi")
+    assert await pipe.frame() == (0x1, b"echo hi")
+    assert await pipe.frame() == (0x2, b"bytes-like")
+    assert await pipe.frame() == (0x8, struct.pack("!H", 1000))  # the handler returned
+    pipe.send_frame(0x8, struct.pack("!H", 1000))
+    await asyncio.wait_for(endpoint, 10)
+    assert [message["type"] for message in seen[:2]] == ["websocket.connect", "websocket.receive"]
+
+
+async def test_receive_before_a_refusal_gets_the_disconnect() -> None:
+    seen: list[dict[str, Any]] = []
+    response = await asyncio.wait_for(handshake(reading_in_a_task(False, seen)), 10)
+    assert (response.status, response.upgrade) == (403, None)
+    await asyncio.sleep(0.01)  # the reader task wakes with the disconnect
+    assert [message["type"] for message in seen] == ["websocket.connect", "websocket.disconnect"]
+
+
+async def test_denial_response_in_list_and_bytes_like_shapes() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send(
+            {"type": "websocket.http.response.start", "status": 401, "headers": [[b"X-Why", b"token"]]}
+        )
+        await send({"type": "websocket.http.response.body", "body": memoryview(b"log in")})
+
+    response = await handshake(app)
+    assert (response.status, list(response.headers), response.body) == (
+        401,
+        [(b"x-why", b"token")],
+        b"log in",
+    )
+
+
+async def test_websocket_path_includes_the_root_path() -> None:
+    scopes: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            raise RuntimeError("no lifespan")
+        scopes.append(scope)
+        await receive()
+        await send({"type": "websocket.close"})
+
+    async with Driver(from_asgi(app), server_info=UPGRADING) as driver:
+        await driver.app(driver.build("GET", "/ws", headers=HANDSHAKE, root_path="/api"))
+    assert (scopes[0]["path"], scopes[0]["raw_path"], scopes[0]["root_path"]) == (
+        "/api/ws",
+        b"/api/ws",
+        "/api",
+    )
