@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -150,3 +151,17 @@ def status_of(raw: bytes) -> int:
     match = re.match(rb"HTTP/1\.1 (\d{3}) ", raw)
     assert match, raw[:100]
     return int(match.group(1))
+
+
+def open_fds() -> int:
+    """File descriptors this process has open: the server's sockets and files among them."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def fds_settle(baseline: int) -> int:
+    """Open descriptors once they are back to ``baseline``, or after TIMEOUT if they never are."""
+    for _ in range(int(TIMEOUT / 0.02)):
+        if open_fds() <= baseline:
+            break
+        await asyncio.sleep(0.02)
+    return open_fds()

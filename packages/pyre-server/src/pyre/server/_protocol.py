@@ -31,9 +31,12 @@ closing, lingering  ``read_closed``          LINGER_TIMEOUT
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import math
+import socket
+import struct
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -109,6 +112,9 @@ NO_CLOSE, CLOSE, LINGER = range(3)
 LINGER_TIMEOUT: Final = 2.0
 # Sent with every 503: seconds after which the client may retry.
 RETRY_AFTER_LINE: Final = b"retry-after: 1\r\n"
+
+# SO_LINGER on, with a zero timeout: closing the socket resets the connection.
+_LINGER_OFF: Final = struct.pack("ii", 1, 0)
 
 # How a response's content is delimited (RFC 9112 section 6.3).
 NO_CONTENT, FIXED, CHUNKED, UNTIL_CLOSE, SWITCH = range(5)
@@ -560,6 +566,7 @@ class HttpConnection(asyncio.Protocol):
                 return
             if receiving is self.current:
                 receiving.response_started = True
+                receiving.status = rejection.status  # for the access log, once the app returns
                 self._write(self._error(rejection.status, rejection.reason))
                 self._close(linger=True)
                 return
@@ -827,6 +834,8 @@ class HttpConnection(asyncio.Protocol):
         declared: int | None,
     ) -> bool:
         trailers = response.trailers
+        if trailers is not None and not callable(trailers):
+            raise InvalidResponse(f"trailers {trailers!r:.100} is not callable")
         if request.method == "HEAD" or status in STATUSES_WITHOUT_CONTENT:
             framing = NO_CONTENT
         elif trailers is not None and declared is None and request.http_version == "1.1":
@@ -881,7 +890,7 @@ class HttpConnection(asyncio.Protocol):
                 batch.pop()
                 request.response_started = False
             elif framing == UNTIL_CLOSE:
-                self._abort()  # a close would tell the client the content is complete
+                self._reset()  # a close would tell the client the content is complete
             raise
 
     def _streamed(self, task: RequestTask, keep_alive: Any, error: BaseException | None) -> None:
@@ -1061,6 +1070,17 @@ class HttpConnection(asyncio.Protocol):
     def _abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+    def _reset(self) -> None:
+        """Abort with a TCP reset (RFC 9293 section 3.6): a plain close would end the content."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_OFF)
+        transport.abort()
 
     def _error(self, status: int, reason: str, close: bool = True) -> bytes:
         date = self.shared.date
