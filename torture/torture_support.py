@@ -339,6 +339,8 @@ async def read_until_closed(
     except TimeoutError:
         pass
     except OSError:
+        # StreamReader raises the reset before handing out what it had buffered: take that too.
+        chunks.append(bytes(reader._buffer))
         return Closed(b"".join(chunks), "reset", time.monotonic() - started)
     return Closed(b"".join(chunks), "open", time.monotonic() - started)
 
@@ -447,15 +449,16 @@ async def started(kind: str, settings: Settings, log_path: Path) -> AsyncIterato
         server.stop()
 
 
-def servers(*kinds: str, defect: str | None = None, defect_on: tuple[str, ...] = SUBJECTS) -> list[Any]:
+def servers(*kinds: str, defect: str | None = None, raises: type[BaseException] | None = None) -> list[Any]:
     """Test parameters, one per server kind; ``defect`` marks the subject's case a strict xfail.
 
-    A defect mark flips to a failure once pyre-server is fixed: then delete the mark.
+    A defect mark flips to a failure once pyre-server is fixed: then delete the mark.  With ``raises``
+    only that exception is the known defect; any other failure still fails.
     """
     import pytest
 
-    marks = [pytest.mark.xfail(strict=True, reason=defect)] if defect else []
-    return [pytest.param(kind, id=kind, marks=marks if kind in defect_on else []) for kind in kinds]
+    marks = [pytest.mark.xfail(strict=True, reason=defect, raises=raises)] if defect else []
+    return [pytest.param(kind, id=kind, marks=marks if kind in SUBJECTS else []) for kind in kinds]
 
 
 ALL = ("pyre", "uvicorn", "granian")
