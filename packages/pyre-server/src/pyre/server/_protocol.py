@@ -601,7 +601,9 @@ class HttpConnection(asyncio.Protocol):
             # nothing until something raises.)
             try:
                 keep_alive = self._respond(request, response, task)
-            except Exception as failure:
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as failure:  # a CancelledError from an attribute, too
                 error = failure
             else:
                 if keep_alive is not None:
