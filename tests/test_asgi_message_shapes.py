@@ -121,6 +121,13 @@ def test_malformed_response_does_not_stall_the_connection(started: Callable[[str
     assert b"connection: close" in received.partition(b"\r\n\r\n")[0]
 
 
+def test_refused_head_of_an_endless_stream_is_a_500(started: Callable[[str], Running]) -> None:
+    running = started("pyre")
+    reply = running.request("GET", "/refused-head/")
+    assert reply.status == 500
+    assert logged(running, "has CR, LF or NUL in its value")
+
+
 @pytest.mark.parametrize("shape", list(BROKEN_BODIES))
 def test_malformed_body_after_bytes_are_out_aborts(started: Callable[[str], Running], shape: str) -> None:
     received = raw_exchange(started("pyre").port, f"GET /late/{shape} HTTP/1.1\r\nHost: t\r\n\r\n".encode())

@@ -85,6 +85,15 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.body", "body": b"first part\n", "more_body": True})
         await asyncio.sleep(0.01)
         await send({"type": "http.response.body", "body": BROKEN_BODIES[shape]})
+    elif kind == "refused-head":
+        # The server refuses this head (a line break in a value) after the bridge has
+        # handed it a streamed response: the endless app must be stopped, and a 500 sent.
+        await send(
+            start(headers=[(b"content-type", b"text/event-stream"), (b"x-bad", b"a\r\nx-injected: 1")])
+        )
+        for index in range(1_000_000):
+            await send({"type": "http.response.body", "body": b"data: %d\n\n" % index, "more_body": True})
+            await asyncio.sleep(0.01)
     elif kind == "error-page":
         # What Starlette's ServerErrorMiddleware does: send the error page, then re-raise.
         page = b"our own error page"

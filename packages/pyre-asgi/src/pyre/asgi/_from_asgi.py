@@ -77,6 +77,8 @@ GOAL_CHUNK: Final = 1  # buffered content, or the end of the body
 GOAL_TRAILERS: Final = 2  # the last trailers message
 GOAL_FINISH: Final = 3  # the app returned
 
+NO_CONTENT_STATUSES: Final = frozenset({204, 304})
+
 _ASGI_INFO: Final = {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION}
 
 
@@ -401,6 +403,14 @@ class Exchange(AppStepper):
         self.buffered = 0
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def sends_no_content(self) -> bool:
+        """Whether the server sends this response without content (RFC 9110 sections 9.3.2, 15.3.5, 15.4.5).
+
+        Then the server closing the stream unread is no sign of trouble.  Otherwise it
+        is (the client left, or the head was refused) and the app is told the client left.
+        """
+        return self.request.method == "HEAD" or self.status in NO_CONTENT_STATUSES
+
     async def drop_body(self) -> None:
         """No content goes out (HEAD, 204, 304) to a client still there: run the app to its end.
 
@@ -486,7 +496,7 @@ class StreamBody:
         exchange = self.exchange
         if exchange.finished:
             return
-        if not self.iterated and not exchange.request.disconnected:
+        if not self.iterated and exchange.sends_no_content() and not exchange.request.disconnected:
             await exchange.drop_body()
             return
         exchange.closed = True
