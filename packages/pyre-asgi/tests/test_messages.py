@@ -290,6 +290,31 @@ async def test_a_real_disconnect_still_ends_the_app() -> None:
     assert events == ["cancelled"]
 
 
+@pytest.mark.parametrize(("status", "outcome"), [(204, "finished"), (200, "cancelled")])
+async def test_a_stream_closed_unread_runs_on_only_without_content(status: int, outcome: str) -> None:
+    # A 204 has no content either; a 200 closed unread means the server gave up on it
+    # (it refused the head, say): then the app is told, not left running.
+    events: list[str] = []
+
+    @http_only
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(start(status))
+        await send(body(b"", more=True))
+        try:
+            await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            raise
+        await send(body())
+        events.append("finished")
+
+    bridge = from_asgi(app)
+    async with Driver(bridge) as driver:
+        response = await bridge(driver.build("GET", "/"))
+        await response.body.aclose()  # type: ignore[union-attr]
+    assert events == [outcome]
+
+
 # -- the body limit --------------------------------------------------------------------------------
 
 
