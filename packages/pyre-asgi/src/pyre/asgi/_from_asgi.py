@@ -23,9 +23,14 @@ The bridge calls the ASGI app and steps its coroutine itself:
 * ``send`` called from another task (anyio task groups, sse-starlette) wakes
   the stepping loop: while the app waits, the loop waits on a private "wake"
   future that either the app's own future or such a ``send`` completes.
-* ``StreamBody.aclose()`` (the server gave up on the response, usually because
-  the client left) raises ``ClientDisconnect`` out of a waiting ``send``, or
-  cancels whatever else the app waits on, and runs the app to its end.
+* ``StreamBody.aclose()`` before the body was read, for a response that goes
+  out without content (HEAD, 204, 304) to a client still connected: the app
+  runs to its end, its body dropped, as under uvicorn.
+* ``StreamBody.aclose()`` otherwise (the server gave up on the response, usually
+  because the client left) raises ``ClientDisconnect`` out of a waiting ``send``,
+  or cancels whatever else the app waits on, and runs the app to its end.
+* An exception once the response is complete (Starlette's ServerErrorMiddleware
+  re-raises after sending its error page) is logged, and the response stands.
 """
 
 from __future__ import annotations
