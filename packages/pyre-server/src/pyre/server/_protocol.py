@@ -39,7 +39,7 @@ import socket
 import struct
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 from httptools import HttpParserError, HttpParserInvalidMethodError, HttpParserUpgrade
@@ -808,59 +808,49 @@ class HttpConnection(asyncio.Protocol):
     async def _stream(self, request: HttpRequest, response: Response, status: int) -> bool:
         """Send content that is not a plain ``bytes`` (or comes with trailers)."""
         body = response.body
-        declared = declared_length(response.headers)  # checks the header section before a file is opened
+        headers = response.headers
+        declared = declared_length(headers)  # checks the header section before a file is opened
+        trailers = response.trailers
+        if trailers is not None and not callable(trailers):
+            raise InvalidResponse(f"trailers {trailers!r:.100} is not callable")
         chunks: AsyncIterator[bytes]
         length: int | None
         if isinstance(body, bytes):
             chunks, length = _single(body), len(body)
         elif isinstance(body, FileBody):
             chunks, length = await file_chunks(self.loop, body)
-        elif isinstance(body, AsyncIterable):
+        elif hasattr(body, "__aiter__"):
             chunks, length = aiter(body), declared
         else:
             raise InvalidResponse(f"body {body!r:.100} is not bytes, a FileBody or an async iterable")
         try:
-            return await self._send_stream(request, response, status, chunks, length, declared)
+            if request.method == "HEAD" or status in STATUSES_WITHOUT_CONTENT:
+                framing = NO_CONTENT
+            elif trailers is not None and declared is None and request.http_version == "1.1":
+                framing = CHUNKED  # only the chunked coding carries a trailer section
+            elif length is not None:
+                framing = FIXED
+            else:
+                framing = CHUNKED if request.http_version == "1.1" else UNTIL_CLOSE
+            head, keep_alive = self._head(request, status, headers, length, framing)
+            request.status = status
+            request.response_started = True
+            self._write(head)  # goes out when the stream first waits: _respond batches until then
+            if framing == NO_CONTENT:
+                return keep_alive
+            await self._send_content(request, chunks, framing, length, head)
+            if framing == CHUNKED:
+                # RFC 9112 section 7.1: last-chunk, then the trailer section, then CRLF.
+                # Pyre spec PYRE-RESP-15: trailers are asked for only when they can be sent.
+                if trailers is None:
+                    self._write(LAST_CHUNK)
+                else:
+                    self._write(b"0\r\n" + field_lines(await trailers()) + b"\r\n")
+            return keep_alive
         finally:
             close = getattr(chunks, "aclose", None)
             if close is not None:
                 await close()
-
-    async def _send_stream(
-        self,
-        request: HttpRequest,
-        response: Response,
-        status: int,
-        chunks: AsyncIterator[bytes],
-        length: int | None,
-        declared: int | None,
-    ) -> bool:
-        trailers = response.trailers
-        if trailers is not None and not callable(trailers):
-            raise InvalidResponse(f"trailers {trailers!r:.100} is not callable")
-        if request.method == "HEAD" or status in STATUSES_WITHOUT_CONTENT:
-            framing = NO_CONTENT
-        elif trailers is not None and declared is None and request.http_version == "1.1":
-            framing = CHUNKED  # only the chunked coding carries a trailer section
-        elif length is not None:
-            framing = FIXED
-        else:
-            framing = CHUNKED if request.http_version == "1.1" else UNTIL_CLOSE
-        head, keep_alive = self._head(request, status, response.headers, length, framing)
-        request.status = status
-        request.response_started = True
-        self._write(head)  # at once: a client of an event stream or long poll sees the response begin
-        if framing == NO_CONTENT:
-            return keep_alive
-        await self._send_content(request, chunks, framing, length, head)
-        if framing == CHUNKED:
-            # RFC 9112 section 7.1: last-chunk, then the trailer section, then CRLF.
-            # Pyre spec PYRE-RESP-15: trailers are asked for only when they can be sent.
-            if trailers is None:
-                self._write(LAST_CHUNK)
-            else:
-                self._write(b"0\r\n" + field_lines(await trailers()) + b"\r\n")
-        return keep_alive
 
     async def _send_content(
         self,
