@@ -10,6 +10,7 @@ pipelined behind it runs, and no descriptor stays open.
 from __future__ import annotations
 
 import asyncio
+import http
 import logging
 import os
 import pathlib
@@ -120,6 +121,7 @@ BEFORE_THE_RESPONSE: dict[str, tuple[Callable[[], Any], str]] = {
     "a str status": (lambda: Response("200", [], b"x"), "status '200' is not an int"),  # type: ignore[arg-type]
     "a None status": (lambda: Response(None, [], b"x"), "status None is not an int"),  # type: ignore[arg-type]
     "a bool status": (lambda: Response(True, [], b"x"), "status True is not an int"),
+    "a float status": (lambda: Response(200.0, [], b"x"), "status 200.0 is not an int"),  # type: ignore[arg-type]
     "status 600": (lambda: Response(600, [], b"x"), "status 600 is not a code from 100 to 599"),
     "status 99": (lambda: Response(99, [], b"x"), "status 99 is not a code from 100 to 599"),
     "status 1000": (lambda: Response(1000, [], b"x"), "status 1000 is not a code from 100 to 599"),
@@ -248,6 +250,15 @@ async def test_upper_case_trailer_and_interim_names_are_refused(caplog: pytest.L
     messages = [record.getMessage() for record in errors(caplog)]
     assert any("header name b'Link' is not lowercase" in m for m in messages)
     assert any("header name b'X-Checksum' is not lowercase" in m for m in messages)
+
+
+async def test_an_int_enum_status_is_an_int() -> None:
+    async def app(request: Request) -> Response:
+        return Response(http.HTTPStatus.CREATED, body=b"x")
+
+    async with serve(app) as server:
+        raw = await exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 201 Created\r\n")
 
 
 async def test_unregistered_status_codes_within_100_to_599_are_sent() -> None:
