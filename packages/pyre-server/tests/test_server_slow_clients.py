@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -183,3 +185,66 @@ def test_the_new_limits_have_flags_and_variables() -> None:
     _, config = parse(["m:app"], {"PYRE_LIMIT_BODY_RATE": "2000", "PYRE_TIMEOUT_SEND": "7.5"})
     assert (config.limit_body_rate, config.timeout_send) == (2000, 7.5)
     assert (Config().limit_body_rate, Config().timeout_send) == (500, 30.0)
+
+
+SLOW_READER_SERVER = """
+import asyncio, sys
+from pyre.server import Config, Server
+from pyre.server._server import new_event_loop
+from pyre.spec import Response
+
+CHUNK = b"m" * 65536
+SIZE = 200 * 1024 * 1024
+
+
+async def app(request):
+    async def chunks():
+        for _ in range(SIZE // len(CHUNK)):
+            yield CHUNK
+
+    return Response(200, [(b"content-length", b"%d" % SIZE)], chunks())
+
+
+async def main():
+    async with Server(app, Config(port=0, access_log=False)) as server:
+        print(server.port, flush=True)
+        await asyncio.sleep(60)
+
+with asyncio.Runner(loop_factory=new_event_loop) as runner:
+    runner.run(main())
+"""
+
+
+def resident_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the server's RSS from /proc")
+async def test_slow_readers_pin_little_memory_in_a_server_process() -> None:
+    """50 clients each ask for a 200 MiB stream and read none of it: what the server
+    holds for them stays near its write buffer limit (a join of batched chunks once
+    pinned about 250 KiB each)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SLOW_READER_SERVER, stdout=asyncio.subprocess.PIPE
+    )
+    clients: list[socket.socket] = []
+    try:
+        assert process.stdout is not None
+        port = int(await asyncio.wait_for(process.stdout.readline(), 20))
+        before = resident_kib(process.pid)
+        for _ in range(50):
+            client = never_reading_client(port)
+            client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            clients.append(client)
+        await asyncio.sleep(2)
+        per_reader = (resident_kib(process.pid) - before) / len(clients)
+    finally:
+        for client in clients:
+            client.close()
+        process.kill()
+        await process.wait()
+    assert per_reader < 64, f"{per_reader:.0f} KiB per slow reader"

@@ -93,6 +93,11 @@ App = Callable[[HttpRequest], Awaitable[Response]]
 
 # Stop reading from a socket while this much request body waits for the app.
 READ_HIGH_WATER: Final = 256 * 1024
+# The transport's write buffer: past the high-water mark a streaming response waits
+# (drain) until it is back under the low one.  Set explicitly, so that the bound on what
+# a client that stops reading can pin does not depend on the event loop's defaults.
+WRITE_HIGH_WATER: Final = 64 * 1024
+WRITE_LOW_WATER: Final = 16 * 1024
 # Stop reading while this many pipelined requests wait for their turn.
 MAX_QUEUED_REQUESTS: Final = 16
 
@@ -247,6 +252,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)  # type: ignore[attr-defined]
         self.client = _address(transport.get_extra_info("peername"))
         self.local = _address(transport.get_extra_info("sockname"))
         self.shared.connections.add(self)
@@ -1084,11 +1090,22 @@ class HttpConnection(asyncio.Protocol):
     async def drain(self) -> None:
         out = self.out
         transport = self.transport
-        if out and (len(out) > 16 or sum(map(len, out)) > READ_HIGH_WATER) and transport is not None:
-            # Streaming inside a batch: send the batch now so flow control can see it.
-            if not transport.is_closing():
-                transport.write(b"".join(out))
-            out.clear()
+        if out and transport is not None:
+            size = sum(map(len, out))
+            # Streaming inside a batch: send the batch now so flow control can see it
+            # (held back here, it would be memory no write buffer limit bounds).
+            if size > WRITE_HIGH_WATER:
+                if not transport.is_closing():
+                    # One write each, not joined: a partly sent write is held whole, so a
+                    # join would pin a copy of every chunk.  (Not writelines: asyncio's,
+                    # on Python 3.12 and 3.13.0 at least, never pauses the protocol.)
+                    for data in out:
+                        transport.write(data)
+                out.clear()
+            elif len(out) > 16:
+                if not transport.is_closing():
+                    transport.write(b"".join(out))
+                out.clear()
         if self.write_paused and not self.closed:
             waiter = self.drain_waiter = self.loop.create_future()
             await waiter
