@@ -252,6 +252,28 @@ async def test_upper_case_trailer_and_interim_names_are_refused(caplog: pytest.L
     assert any("header name b'X-Checksum' is not lowercase" in m for m in messages)
 
 
+async def test_send_interim_raises_value_error_for_what_it_cannot_send() -> None:
+    caught: list[str] = []
+
+    async def app(request: Request) -> Response:
+        for status, fields in (("103", []), (True, []), (103, [(b"Link", b"</a.css>")]), (103, None)):
+            try:
+                await request.send_interim(status, fields)  # type: ignore[arg-type]
+            except ValueError as error:
+                caught.append(str(error))
+        return Response(200, body=b"ok")
+
+    async with serve(app) as server:
+        raw = await exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n")  # nothing of the refused interim responses was sent
+    assert caught == [
+        "send_interim takes a 1xx status other than 101, not '103'",
+        "send_interim takes a 1xx status other than 101, not True",
+        "header name b'Link' is not lowercase",
+        "fields None are not a sequence of (name, value) tuples",
+    ]
+
+
 async def test_an_int_enum_status_is_an_int() -> None:
     async def app(request: Request) -> Response:
         return Response(http.HTTPStatus.CREATED, body=b"x")

@@ -135,8 +135,9 @@ class HttpRequest:
         await self._connection.wait_closed()
 
     async def send_interim(self, status: int, headers: RawHeaders = ()) -> None:
-        if not 100 <= status < 200 or status == 101:
-            raise ValueError(f"send_interim takes a 1xx status other than 101, not {status}")
+        code: object = status  # pyre spec PYRE-REQ-19: ValueError, also for what is not an int
+        if not isinstance(code, int) or isinstance(code, bool) or not 100 <= code < 200 or code == 101:
+            raise ValueError(f"send_interim takes a 1xx status other than 101, not {status!r}")
         if self.response_started:
             raise RuntimeError("send_interim after the final response started")
         if self.http_version == "1.0":  # RFC 9110 section 15.2: never a 1xx to an HTTP/1.0 client

@@ -43,8 +43,12 @@ KEEP_ALIVE_LINE: Final = b"connection: keep-alive\r\n"
 STATUSES_WITHOUT_CONTENT: Final = frozenset({204, 304})
 
 
-class InvalidResponse(Exception):
-    """The application's response cannot be put on the wire as given."""
+class InvalidResponse(ValueError):
+    """The application's response cannot be put on the wire as given.
+
+    A ``ValueError``, as pyre-spec has it for an invalid argument: ``send_interim``
+    raises it into the app for fields it cannot send.
+    """
 
 
 # What the framing code needs to know about a header line the app sent.
