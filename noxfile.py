@@ -23,6 +23,7 @@ nox.options.sessions = [
     "tests-framework",
     "tests-asgi",
     "integration",
+    "interop",
     "build",
     "docs",
 ]
@@ -58,6 +59,8 @@ INTEGRATION_PEERS = [
     "starlette>=0.37",
     "fastapi>=0.110",
     "httpx>=0.27",
+    "quart>=0.19",
+    "websockets>=12",
 ]
 
 
@@ -105,6 +108,33 @@ def integration(session: nox.Session) -> None:
     session.install(*TEST_TOOLS, *INTEGRATION_PEERS)
     install_packages(session, *PACKAGES)
     session.run("pytest", str(ROOT / "tests"), *session.posargs)
+
+
+# Third-party projects' own test suites, run against live pyre-server by ``python -m interop``
+# (interop/): each project pinned, with what its tests import.
+INTEROP_PEERS = [
+    "httpx[brotli,cli,http2,socks,zstd]==0.28.1",
+    "click==8.1.8",  # httpx's CLI tests use isolated_filesystem, deprecated in later 8.x
+    "trustme==1.2.1",
+    "chardet==7.7.0",
+    "trio==0.35.0",
+    "starlette[full]==1.10.0",
+    "httpx2==2.16.2",
+    "opentelemetry-sdk==1.45.2",
+    "uvicorn==0.54.0",
+    "pytest==9.2.0",
+    "pytest-timeout==2.4.0",
+    "pip",  # fetches the suites' sdists
+]
+
+
+@nox.session(python=PYTHON)
+def interop(session: nox.Session) -> None:
+    """httpx's and Starlette's own suites on live pyre-server; ``-- --server uvicorn`` to compare."""
+    session.install(*INTEROP_PEERS)
+    install_packages(session, "spec", "server", "asgi")
+    for suite in ("httpx", "starlette"):
+        session.run("python", "-m", "interop", suite, *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -1,0 +1,1 @@
+"""Third-party projects' own test suites run against pyre-server: ``python -m interop --help``."""
