@@ -17,9 +17,11 @@ and sends every request over a real socket with the same httpx client:
   ``root_path``).
 
 What a live server cannot do is listed in ``EXPECTED`` (fails on both servers) with the
-reason; WebSocket tests are skipped (the live client speaks HTTP only) and TestClient's
-own tests are deselected. ``EXPECTED_ON_PYRE`` lists the differences between uvicorn and
-pyre that are not defects. Run through ``python -m interop starlette``.
+reason. ``websocket_connect`` skips its test (the live client speaks HTTP only); the trio
+variants, TestClient's own tests, the WebSocket module and the tests whose outcome is a
+race on any live server (``DESELECTED``) are deselected. ``EXPECTED_ON_PYRE`` lists the
+differences between uvicorn and pyre that are not defects, ``AWAITING_FIX_ON_PYRE`` the
+open defects. Run through ``python -m interop starlette``.
 """
 
 from __future__ import annotations
