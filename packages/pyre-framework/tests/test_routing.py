@@ -100,7 +100,7 @@ def test_path_converter_takes_the_rest(client: TestClient) -> None:
 
 def test_percent_encoded_segments_are_decoded_one_by_one(client: TestClient) -> None:
     assert client.get("/users/caf%C3%A9").text == "name café"
-    assert client.get("/users/%2e%2E").text == "name .."  # a dot segment is a plain value here
+    assert client.get("/users/%2e%2E").status_code == 404  # a dot-segment is no parameter value
     assert client.get("/users/a%252Fb").text == "name a%2Fb"  # decoded once, not twice
 
 
@@ -424,3 +424,38 @@ def test_router_picks_what_the_reference_picks(routes: list[tuple[str, ...]], pa
     match = router.match("/" + "/".join(path), "GET")
     found = None if match is None else routes[match[0].endpoints["GET"]]
     assert found == _reference(routes, path)
+
+
+@pytest.mark.parametrize("segment", ["..", ".", "%2e%2e", ".%2E", "%2E"])
+@pytest.mark.parametrize("pattern", ["/avatars/{name}/image", "/avatars/{name:string}/image"])
+def test_a_single_segment_parameter_never_takes_a_dot_segment(pattern: str, segment: str) -> None:
+    # avatars / name / "image.png" with name ".." would read the parent of avatars.
+    async def image(name: str) -> str:
+        return name
+
+    app = App()
+    app.add_endpoint(pattern, image)
+    client = TestClient(app)
+    assert client.get("/avatars/ada/image").status_code == 200
+    assert client.get(f"/avatars/{segment}/image").status_code == 404
+
+
+def test_a_literal_dot_segment_and_a_second_parameter_edge_still_match() -> None:
+    async def literal() -> str:
+        return "literal"
+
+    async def number(n: int) -> str:
+        return f"int {n}"
+
+    async def text(name: str) -> str:
+        return f"text {name}"
+
+    app = App()
+    app.add_endpoint("/a/../b", literal)
+    app.add_endpoint("/n/{n:int}", number)
+    app.add_endpoint("/n/{name}", text)
+    client = TestClient(app)
+    assert client.get("/a/../b").text == "literal"
+    assert client.get("/n/7").text == "int 7"
+    assert client.get("/n/x").text == "text x"
+    assert client.get("/n/..").status_code == 404

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 from urllib.parse import quote, unquote_to_bytes
 
 from .convertors import Converter, PathConverter, StringConverter, converter_for, converter_from_pattern
@@ -94,6 +94,12 @@ def compile_pattern(pattern: str, annotations: Mapping[str, Any]) -> tuple[Segme
             raise RouteError(f"in {pattern!r}: a path parameter must be the last segment")
         segments.append(parameter)
     return tuple(segments)
+
+
+# RFC 3986 section 3.3: "." and ".." name no resource of their own; a single-segment
+# parameter given one would be joined to a directory as its parent (``avatars / name /
+# "a.png"``).  Such a segment matches literal segments and ``{rest:path}`` only.
+DOT_SEGMENTS: Final = frozenset((".", ".."))
 
 
 def decode_segments(raw_path: bytes) -> list[str] | None:
@@ -298,6 +304,8 @@ def _walk(
             return None
         if len(edges) == 1:
             parse, rest, child = edges[0]
+            if not rest and segment in DOT_SEGMENTS:
+                return None
             try:
                 values.append(parse("/".join(segments[index:]) if rest else segment))
             except ValueError:
@@ -306,7 +314,10 @@ def _walk(
             index = count if rest else index + 1
             continue
         mark = len(values)
+        dot = segment in DOT_SEGMENTS
         for parse, rest, child in edges:
+            if dot and not rest:
+                continue
             try:
                 value = parse("/".join(segments[index:]) if rest else segment)
             except ValueError:
