@@ -23,6 +23,7 @@ nox.options.sessions = [
     "tests-framework",
     "tests-asgi",
     "integration",
+    "torture",
     "interop",
     "build",
     "docs",
@@ -108,6 +109,19 @@ def integration(session: nox.Session) -> None:
     session.install(*TEST_TOOLS, *INTEGRATION_PEERS)
     install_packages(session, *PACKAGES)
     session.run("pytest", str(ROOT / "tests"), *session.posargs)
+
+
+# The servers the torture suite measures pyre-server against (its table names the versions it ran).
+TORTURE_PEERS = ["uvicorn[standard]>=0.30", "granian>=1.6", "h11>=0.14"]
+
+
+@nox.session(python=PYTHON)
+def torture(session: nox.Session) -> None:
+    """Attacks on live server processes (torture/): ``-- --soak`` for the long mode (about an hour),
+    ``-- --write-report`` to regenerate docs/reliability.md from the run."""
+    session.install(*TEST_TOOLS, *TORTURE_PEERS)
+    install_packages(session, "spec", "server", "asgi")
+    session.run("pytest", str(ROOT / "torture"), *session.posargs)
 
 
 # Third-party projects' own test suites, run against live pyre-server by ``python -m interop``
