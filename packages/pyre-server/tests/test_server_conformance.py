@@ -32,13 +32,10 @@ async def start(app: Application) -> AsyncIterator[tuple[str, int]]:
         yield ("127.0.0.1", server.port)
 
 
-# llhttp (httptools) limits, both in content or request-line details where re-parsing is not possible:
+# llhttp (httptools) limits, in content details where re-parsing is not possible:
 EXPECTED_FAILURES = {
     "PYRE-WIRE-7[chunk-extension-bws]": (
         "llhttp refuses whitespace around '=' in a chunk extension; the request gets 400 (never misframed)"
-    ),
-    "PYRE-WIRE-1[double-space]": (
-        "SHOULD: llhttp accepts several spaces between request-line parts; framing is unaffected"
     ),
 }
 

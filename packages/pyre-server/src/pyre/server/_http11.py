@@ -222,3 +222,102 @@ def expects_continue(version: str, values: list[bytes]) -> bool:
 def parse_content_length(value: bytes) -> int:
     """llhttp has already refused anything but one run of digits."""
     return int(value)
+
+
+def check_leading_lines(data: bytes) -> bool:
+    """What llhttp skipped before a request line: empty lines (CRLF) only.
+
+    RFC 9112 section 2.2: a server "SHOULD ignore at least one empty line (CRLF)
+    received prior to the request-line"; a bare CR or a lone LF is not one.  Returns
+    whether ``data`` ends in a CR that may yet be followed by its LF.
+    """
+    pending_cr = data.endswith(b"\r")
+    whole = data[:-1] if pending_cr else data
+    if whole != b"\r\n" * (len(whole) // 2):
+        raise Rejection(400, "bare CR or LF before the request line")
+    return pending_cr
+
+
+# RFC 9112 section 7.1: chunk-size = 1*HEXDIG.  Leading zeros are valid, but where
+# recipients bound the digits differently they read different sizes: more than a
+# 64-bit size needs is refused (h11 allows 20).
+MAX_CHUNK_SIZE_DIGITS: Final = 16
+# The longest chunk-size line with its extensions; RFC 9112 section 7.1.1 sets no
+# bound (Go's net/http uses the same 4096).
+MAX_CHUNK_LINE: Final = 4096
+_HEX_DIGITS: Final = re.compile(rb"[0-9A-Fa-f]+")
+
+
+def chunk_size(line: bytes) -> int | None:
+    """The size from a chunk line: chunk-size [ chunk-ext ], ext = *( BWS ";" ... ).
+
+    ``None`` for a line llhttp refuses itself, so that the request fails where llhttp
+    finds it, with the content before it delivered.
+    """
+    size, semicolon, _ = line.partition(b";")
+    digits = size.rstrip(b" \t")
+    if not _HEX_DIGITS.fullmatch(digits):
+        return None
+    if len(digits) != len(size) and not semicolon:  # llhttp is lenient; BWS only before ";"
+        raise Rejection(400, "whitespace after the chunk size")
+    if len(digits) > MAX_CHUNK_SIZE_DIGITS:
+        raise Rejection(400, "chunk size with too many digits")
+    return int(digits, 16)
+
+
+class ChunkedScan:
+    """Follows a chunked body through the raw bytes llhttp parses, a batch at a time.
+
+    llhttp decodes the body; this checks what it lets through (``chunk_size``, chunk
+    lines longer than ``MAX_CHUNK_LINE``) and finds where the body, trailer section
+    included, ends, so that the request line after it can be checked too.
+    """
+
+    __slots__ = ("_skip", "_carry", "_trailers", "_lost")
+
+    def __init__(self) -> None:
+        self._skip = 0  # chunk data and its CRLF still to pass over
+        self._carry = b""  # a chunk line begun in an earlier batch, or the trailers' last bytes
+        self._trailers = False
+        self._lost = False  # at a line llhttp will refuse: nothing more to follow
+
+    def scan(self, data: bytes, start: int) -> int:
+        """Follow ``data[start:]``: where the body ends in ``data``, or -1 if it goes on."""
+        pos = start
+        end = len(data)
+        while pos < end and not self._lost:
+            if self._skip:
+                step = min(self._skip, end - pos)
+                self._skip -= step
+                pos += step
+            elif self._trailers:
+                # The body ends at the first empty line after the last chunk; the
+                # carry starts as that chunk's own CRLF.
+                text = self._carry + data[pos:]
+                found = text.find(b"\r\n\r\n")
+                if found < 0:
+                    self._carry = text[-3:]
+                    return -1
+                return pos + found + 4 - len(self._carry)
+            else:
+                carried = len(self._carry)
+                text = self._carry + data[pos : pos + MAX_CHUNK_LINE + 2]
+                found = text.find(b"\r\n")
+                if found < 0:
+                    if len(text) > MAX_CHUNK_LINE:
+                        raise Rejection(400, "chunk line too long")
+                    self._carry = text
+                    return -1
+                if found > MAX_CHUNK_LINE:
+                    raise Rejection(400, "chunk line too long")
+                size = chunk_size(text[:found])
+                pos += found + 2 - carried
+                self._carry = b""
+                if size is None:
+                    self._lost = True
+                elif size:
+                    self._skip = size + 2
+                else:
+                    self._trailers = True
+                    self._carry = b"\r\n"
+        return -1

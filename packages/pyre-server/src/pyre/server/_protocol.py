@@ -112,6 +112,9 @@ _METHODS: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 }
 
+# HttpConnection.line_length when the request line is not known, or not complete yet.
+LINE_UNKNOWN, LINE_PENDING = -1, -2
+
 # Closing the connection once the output batch is written: not, at once, or lingering.
 NO_CLOSE, CLOSE, LINGER = range(3)
 LINGER_TIMEOUT: Final = 2.0
@@ -205,6 +208,16 @@ class HttpConnection(asyncio.Protocol):
         "access_log",
         "draining",
         "body_credit",
+        "batch",
+        "boundary",
+        "message_end",
+        "head_at",
+        "head_tail",
+        "line_length",
+        "line_part",
+        "pending_cr",
+        "chunked",
+        "lingering",
     )
 
     def __init__(self, shared: Shared) -> None:
@@ -247,6 +260,20 @@ class HttpConnection(asyncio.Protocol):
         self.access_log = shared.config.access_log
         self.draining = False
         self.body_credit = 0.0
+        # Where llhttp is in the raw bytes, as far as known: what it is lenient about
+        # (spaces in the request line, bare CR or LF before it, chunk lines) is checked
+        # on the bytes themselves.  Offsets are into ``batch``, the data being parsed;
+        # -1 is unknown.
+        self.batch = b""
+        self.boundary = -1  # a message may begin here
+        self.message_end = -1  # the message being parsed ends here
+        self.head_at = -1  # its request line starts here
+        self.head_tail = b""  # the last bytes of the batch before, while a head spans them
+        self.line_length = LINE_UNKNOWN  # the raw request line's length, without CRLF
+        self.line_part = b""  # the request line so far, while it spans batches
+        self.pending_cr = False  # the bytes before a request line so far end in CR
+        self.chunked: rules.ChunkedScan | None = None
+        self.lingering = False
 
     # asyncio.Protocol
 
@@ -328,7 +355,21 @@ class HttpConnection(asyncio.Protocol):
         at_boundary = not self.in_head and self.receiving is None
         self.completed = 0
         try:
+            self._screen(data, at_boundary)
+        except Rejection as rejection:
+            self.rejection = rejection
+            self._parse_failed(None)
+            return None
+        try:
             self.parser.feed_data(data)
+            if self.in_head:
+                self.head_tail = data[-3:]
+            elif self.receiving is None and 0 <= self.boundary < len(data) and not self.read_closed:
+                # What follows the last message: empty lines before the next one.
+                self.pending_cr = rules.check_leading_lines(data[self.boundary :])
+        except Rejection as rejection:
+            self.rejection = rejection
+            self._parse_failed(None)
         except HttpParserUpgrade as upgrade:
             # The request asked to switch protocols (or was CONNECT): what follows
             # is either the new protocol or, if the app declines, the next request.
@@ -347,7 +388,60 @@ class HttpConnection(asyncio.Protocol):
                 if canonical is not None:
                     return canonical
             self._parse_failed(error)
+        finally:
+            self.batch = b""
         return None
+
+    def _screen(self, data: bytes, at_boundary: bool) -> None:
+        """Before ``data`` is parsed: where in it llhttp is, and what of it is known bad."""
+        self.batch = data
+        self.message_end = -1
+        self.head_at = -1  # offsets are into this batch: a head begun before has none
+        boundary = -1
+        if at_boundary:
+            boundary = 0
+            if self.pending_cr:  # the CR that ended the last batch must start a CRLF
+                self.pending_cr = False
+                if data[:1] != b"\n":
+                    raise Rejection(400, "bare CR or LF before the request line")
+                boundary = 1
+        elif self.receiving is not None and not self.in_head:  # within a body
+            body = self.receiving.body
+            assert isinstance(body, HttpBody)
+            if body.length is not None:
+                self.message_end = body.length - body.received
+            elif self.chunked is not None:
+                self.message_end = self.chunked.scan(data, 0)
+        self.boundary = boundary
+        if self.line_length == LINE_PENDING:  # the request line began in an earlier batch
+            part = self.line_part
+            found = (part[-1:] + data).find(b"\r\n")
+            if found >= 0:
+                self.line_length = len(part) - 1 + found
+                self.line_part = b""
+            elif len(part) + len(data) <= self.config.limit_request_line + 64:
+                self.line_part = part + data
+            else:  # too long to be a request line; on_url answers 414
+                self.line_length = LINE_UNKNOWN
+                self.line_part = b""
+
+    def _frame(self, request: HttpRequest) -> None:
+        """Where the message whose head just ended ends; a chunked body is followed."""
+        data = self.batch
+        if self.head_at >= 0:
+            head_end = data.find(b"\r\n\r\n", self.head_at) + 4
+        else:  # the head began in an earlier batch
+            tail = self.head_tail
+            found = (tail + data[:3]).find(b"\r\n\r\n")
+            head_end = found + 4 - len(tail) if found >= 0 else data.find(b"\r\n\r\n") + 4
+        body = request.body
+        if not isinstance(body, HttpBody):
+            self.message_end = head_end
+        elif body.length is not None:
+            self.message_end = head_end + body.length
+        else:
+            self.chunked = rules.ChunkedScan()
+            self.message_end = self.chunked.scan(data, head_end)
 
     def _repaired(self, data: bytes) -> bytes | None:
         """The failed message onwards, its head rewritten per ``rules.canonical_head``."""
@@ -375,6 +469,24 @@ class HttpConnection(asyncio.Protocol):
                 # connection open for it.
                 raise self._reject(503, "the server is shutting down")
             raise ConnectionAbortedError  # the connection is closing: stop the parser here
+        pos = self.boundary
+        data = self.batch
+        if 0 <= pos < len(data):
+            while data.startswith(b"\r\n", pos):  # RFC 9112 section 2.2: empty lines first
+                pos += 2
+            if data[pos] == 13 or data[pos] == 10:  # llhttp skips a bare CR or LF here too
+                raise self._reject(400, "bare CR or LF before the request line")
+            self.head_at = pos
+            end = data.find(b"\r\n", pos)
+            if end >= 0:
+                self.line_length = end - pos
+            else:
+                self.line_length = LINE_PENDING
+                self.line_part = data[pos:]
+        else:
+            self.head_at = -1
+            self.line_length = LINE_UNKNOWN
+        self.boundary = -1
         self.in_head = True
         self.url = b""
         self.raw_headers = []
@@ -426,6 +538,7 @@ class HttpConnection(asyncio.Protocol):
         self.in_head = False
         try:
             request = self._request()
+            self._frame(request)
         except Rejection as rejection:
             self.rejection = rejection
             raise
@@ -441,9 +554,20 @@ class HttpConnection(asyncio.Protocol):
         if version != "1.1" and version != "1.0":
             version = rules.check_version(version)
         method_bytes = self.method_override or parser.get_method()
+        target = self.url
+        line_length = self.line_length
+        # RFC 9112 section 3: request-line = method SP request-target SP HTTP-version.
+        # llhttp takes runs of spaces for each SP, which a recipient splitting on single
+        # spaces (h11) reads as another target or version.  (A repaired head was
+        # checked against the grammar already.)
+        if (
+            line_length != len(method_bytes) + len(target) + len(version) + 7  # 2 SP, "HTTP/"
+            and line_length >= 0
+            and self.method_override is None
+        ):
+            raise Rejection(400, "malformed request line")
         self.method_override = None
         method = _METHODS.get(method_bytes) or method_bytes.decode("ascii")
-        target = self.url
         authority: str | None
         # Origin-form, by far the most common.  (Membership tests take the byte as an
         # int: with a bytes needle CPython's ``in`` is several times slower.)
@@ -530,6 +654,9 @@ class HttpConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.completed += 1
+        self.boundary = self.message_end
+        self.message_end = -1
+        self.chunked = None
         request = self.receiving
         if request is not None:
             self.receiving = None
@@ -548,11 +675,12 @@ class HttpConnection(asyncio.Protocol):
         self.rejection = Rejection(status, reason)
         return self.rejection
 
-    def _parse_failed(self, error: HttpParserError) -> None:
+    def _parse_failed(self, error: HttpParserError | None) -> None:
         rejection = self.rejection
         if rejection is None:
             if self.read_closed:
                 return  # bytes after a "Connection: close" request are ignored, not answered
+            assert error is not None  # a check of this server's own sets self.rejection
             reason = (
                 "malformed request line" if isinstance(error, HttpParserInvalidMethodError) else str(error)
             )
@@ -1054,9 +1182,10 @@ class HttpConnection(asyncio.Protocol):
 
     def _shut(self, linger: bool) -> None:
         transport = self.transport
-        if transport is None or self.closed:
-            return
+        if transport is None or self.closed or self.lingering:
+            return  # a lingering close ends at its own deadline, even if the app finishes first
         if linger and transport.can_write_eof():
+            self.lingering = True
             transport.write_eof()
             if self.reading_paused:
                 self.reading_paused = False
@@ -1193,6 +1322,10 @@ class HttpConnection(asyncio.Protocol):
 
     def timed_out(self) -> None:
         self.deadline = 0.0
+        if self.lingering:
+            if self.transport is not None:
+                self.transport.close()
+            return
         current = self.current
         if current is None:
             # (Content still arriving after its response is skipped: closed, unanswered.)
