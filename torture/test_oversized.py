@@ -58,8 +58,6 @@ def body_stream(size: int, chunked: bool) -> list[bytes]:
 KNOWN_DEFECTS = {
     "method of 16 KiB": "found by the torture suite: the request-line limit bounds only the target; a 16 KiB "
     "method reaches the app (RFC 9112 section 3: 501 for a method longer than any implemented, or 414)",
-    "chunk extension of 64 KiB": "found by the torture suite: chunk extensions have no length limit; 64 KiB "
-    "of extension is answered 200 (RFC 9112 section 7.1.1: limit them, answer 4xx)",
 }
 
 

@@ -421,6 +421,7 @@ class Report:
     def __init__(self) -> None:
         self.rows: list[Row] = []
         self.results: dict[str, str] = {}
+        self.reasons: dict[str, str] = {}
 
     @contextlib.contextmanager
     def measure(
