@@ -7,6 +7,8 @@ pipelined behind a valid request; h11 is the oracle where it follows the RFC.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
 import re
 
 import h11
@@ -150,11 +152,28 @@ PIPELINE = (
 )
 
 
-@pytest.mark.parametrize("size", [len(PIPELINE), 1, 2, 3, 7, 64])
-async def test_valid_pipelines_pass_however_they_are_cut(size: int) -> None:
-    parts = [PIPELINE[i : i + size] for i in range(0, len(PIPELINE), size)]
+def cuts(size: int, offset: int) -> list[bytes]:
+    head = [PIPELINE[:offset]] if offset else []
+    return head + [PIPELINE[i : i + size] for i in range(offset, len(PIPELINE), size)]
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [[PIPELINE]]
+    + [cuts(size, offset) for size in (1, 2, 3, 7, 64) for offset in (0, 1)]
+    + [
+        [
+            PIPELINE[a:b]
+            for a, b in itertools.pairwise(
+                [0, *sorted(random.Random(seed).sample(range(1, len(PIPELINE)), 6)), len(PIPELINE)]
+            )
+        ]
+        for seed in range(20)
+    ],
+)
+async def test_valid_pipelines_pass_however_they_are_cut(parts: list[bytes]) -> None:
     async with serve(echo) as server:
-        raw = await send(server, parts, pause=0.001 if size < len(PIPELINE) else 0.0)
+        raw = await send(server, parts, pause=0.001 if len(parts) > 1 else 0.0)
     assert statuses(raw) == [200] * 5
     assert b"x-path: /e" in raw
 

@@ -60,7 +60,7 @@ from ._config import Config
 from ._files import file_chunks
 from ._http11 import Rejection
 from ._parser import message_start, new_parser
-from ._request import HttpBody, HttpRequest
+from ._request import EMPTY_BODY, HttpBody, HttpRequest
 from ._response import (
     CLOSE_LINE,
     CONNECTION,
@@ -111,9 +111,6 @@ _QUESTION_MARK: Final = ord("?")
 _METHODS: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 }
-
-# HttpConnection.line_length when the request line is not known, or not complete yet.
-LINE_UNKNOWN, LINE_PENDING = -1, -2
 
 # Closing the connection once the output batch is written: not, at once, or lingering.
 NO_CLOSE, CLOSE, LINGER = range(3)
@@ -213,7 +210,6 @@ class HttpConnection(asyncio.Protocol):
         "message_end",
         "head_at",
         "head_tail",
-        "line_length",
         "line_part",
         "pending_cr",
         "chunked",
@@ -269,8 +265,7 @@ class HttpConnection(asyncio.Protocol):
         self.message_end = -1  # the message being parsed ends here
         self.head_at = -1  # its request line starts here
         self.head_tail = b""  # the last bytes of the batch before, while a head spans them
-        self.line_length = LINE_UNKNOWN  # the raw request line's length, without CRLF
-        self.line_part = b""  # the request line so far, while it spans batches
+        self.line_part: bytes | None = None  # the request line so far, while it spans batches
         self.pending_cr = False  # the bytes before a request line so far end in CR
         self.chunked: rules.ChunkedScan | None = None
         self.lingering = False
@@ -354,17 +349,25 @@ class HttpConnection(asyncio.Protocol):
         """Parse ``data``; if llhttp refuses a head the RFC allows, what to parse instead."""
         at_boundary = not self.in_head and self.receiving is None
         self.completed = 0
-        try:
-            self._screen(data, at_boundary)
-        except Rejection as rejection:
-            self.rejection = rejection
-            self._parse_failed(None)
-            return None
+        self.batch = data
+        if at_boundary and not self.pending_cr:  # the common case: a message starts here
+            self.boundary = 0
+        else:
+            try:
+                self._screen(data, at_boundary)
+            except Rejection as rejection:
+                self.rejection = rejection
+                self._parse_failed(None)
+                return None
         try:
             self.parser.feed_data(data)
-            if self.in_head:
-                self.head_tail = data[-3:]
-            elif self.receiving is None and 0 <= self.boundary < len(data) and not self.read_closed:
+            if self.in_head:  # the bytes a head's end may begin in, for _frame
+                head_at = self.head_at
+                if head_at >= 0:
+                    self.head_tail = data[max(head_at, len(data) - 3) :]
+                else:
+                    self.head_tail = (self.head_tail + data)[-3:]
+            elif 0 <= self.boundary < len(data) and self.receiving is None and not self.read_closed:
                 # What follows the last message: empty lines before the next one.
                 self.pending_cr = rules.check_leading_lines(data[self.boundary :])
         except Rejection as rejection:
@@ -393,8 +396,8 @@ class HttpConnection(asyncio.Protocol):
         return None
 
     def _screen(self, data: bytes, at_boundary: bool) -> None:
-        """Before ``data`` is parsed: where in it llhttp is, and what of it is known bad."""
-        self.batch = data
+        """Before ``data`` is parsed, unless it starts a message: where in it llhttp
+        is, and what of it is known bad."""
         self.message_end = -1
         self.head_at = -1  # offsets are into this batch: a head begun before has none
         boundary = -1
@@ -413,17 +416,18 @@ class HttpConnection(asyncio.Protocol):
             elif self.chunked is not None:
                 self.message_end = self.chunked.scan(data, 0)
         self.boundary = boundary
-        if self.line_length == LINE_PENDING:  # the request line began in an earlier batch
-            part = self.line_part
-            found = (part[-1:] + data).find(b"\r\n")
-            if found >= 0:
-                self.line_length = len(part) - 1 + found
-                self.line_part = b""
-            elif len(part) + len(data) <= self.config.limit_request_line + 64:
-                self.line_part = part + data
-            else:  # too long to be a request line; on_url answers 414
-                self.line_length = LINE_UNKNOWN
-                self.line_part = b""
+        part = self.line_part
+        if part is not None:  # a request line began in an earlier batch
+            found = data.find(b"\r\n")
+            if part.endswith(b"\r") and data[:1] == b"\n":
+                found = 0
+            line = part + data[: max(found, 0)] if found >= 0 else part + data
+            if b"  " in line:
+                raise Rejection(400, "malformed request line")
+            if found >= 0 or len(line) > self.config.limit_request_line + 64:
+                self.line_part = None  # complete; or too long for one, and on_url answers 414
+            else:
+                self.line_part = line
 
     def _frame(self, request: HttpRequest) -> None:
         """Where the message whose head just ended ends; a chunked body is followed."""
@@ -433,7 +437,14 @@ class HttpConnection(asyncio.Protocol):
         else:  # the head began in an earlier batch
             tail = self.head_tail
             found = (tail + data[:3]).find(b"\r\n\r\n")
-            head_end = found + 4 - len(tail) if found >= 0 else data.find(b"\r\n\r\n") + 4
+            if found >= 0:
+                head_end = found + 4 - len(tail)
+            else:
+                found = data.find(b"\r\n\r\n")
+                if found < 0:  # cannot be, as llhttp has just ended the head; follow no further
+                    self.message_end = -1
+                    return
+                head_end = found + 4
         body = request.body
         if not isinstance(body, HttpBody):
             self.message_end = head_end
@@ -470,23 +481,26 @@ class HttpConnection(asyncio.Protocol):
                 raise self._reject(503, "the server is shutting down")
             raise ConnectionAbortedError  # the connection is closing: stop the parser here
         pos = self.boundary
-        data = self.batch
-        if 0 <= pos < len(data):
-            while data.startswith(b"\r\n", pos):  # RFC 9112 section 2.2: empty lines first
-                pos += 2
-            if data[pos] == 13 or data[pos] == 10:  # llhttp skips a bare CR or LF here too
-                raise self._reject(400, "bare CR or LF before the request line")
+        if pos >= 0:  # where the message starts in the batch is known: check its request line
+            data = self.batch
+            first = data[pos]
+            if first == 13 or first == 10:
+                while data.startswith(b"\r\n", pos):  # RFC 9112 section 2.2: empty lines first
+                    pos += 2
+                if data[pos] == 13 or data[pos] == 10:  # llhttp skips a bare CR or LF too
+                    raise self._reject(400, "bare CR or LF before the request line")
             self.head_at = pos
             end = data.find(b"\r\n", pos)
-            if end >= 0:
-                self.line_length = end - pos
-            else:
-                self.line_length = LINE_PENDING
+            # RFC 9112 section 3: request-line = method SP request-target SP HTTP-version.
+            # llhttp takes a run of spaces for each SP, which a recipient splitting on
+            # single spaces (h11) reads as another target or version.
+            if end < 0:
                 self.line_part = data[pos:]
+            elif data.find(b"  ", pos, end) >= 0:
+                raise self._reject(400, "malformed request line")
+            self.boundary = -1
         else:
             self.head_at = -1
-            self.line_length = LINE_UNKNOWN
-        self.boundary = -1
         self.in_head = True
         self.url = b""
         self.raw_headers = []
@@ -538,7 +552,10 @@ class HttpConnection(asyncio.Protocol):
         self.in_head = False
         try:
             request = self._request()
-            self._frame(request)
+            if request.body is EMPTY_BODY and self.head_at >= 0:  # the common case, inline
+                self.message_end = self.batch.find(b"\r\n\r\n", self.head_at) + 4
+            else:
+                self._frame(request)
         except Rejection as rejection:
             self.rejection = rejection
             raise
@@ -554,20 +571,9 @@ class HttpConnection(asyncio.Protocol):
         if version != "1.1" and version != "1.0":
             version = rules.check_version(version)
         method_bytes = self.method_override or parser.get_method()
-        target = self.url
-        line_length = self.line_length
-        # RFC 9112 section 3: request-line = method SP request-target SP HTTP-version.
-        # llhttp takes runs of spaces for each SP, which a recipient splitting on single
-        # spaces (h11) reads as another target or version.  (A repaired head was
-        # checked against the grammar already.)
-        if (
-            line_length != len(method_bytes) + len(target) + len(version) + 7  # 2 SP, "HTTP/"
-            and line_length >= 0
-            and self.method_override is None
-        ):
-            raise Rejection(400, "malformed request line")
         self.method_override = None
         method = _METHODS.get(method_bytes) or method_bytes.decode("ascii")
+        target = self.url
         authority: str | None
         # Origin-form, by far the most common.  (Membership tests take the byte as an
         # int: with a bytes needle CPython's ``in`` is several times slower.)
@@ -654,9 +660,7 @@ class HttpConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.completed += 1
-        self.boundary = self.message_end
-        self.message_end = -1
-        self.chunked = None
+        self.boundary = self.message_end  # (set for every message by _frame or _screen)
         request = self.receiving
         if request is not None:
             self.receiving = None
