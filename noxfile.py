@@ -136,6 +136,7 @@ INTEROP_PEERS = [
     "httpx2==2.16.2",
     "opentelemetry-sdk==1.45.2",
     "uvicorn==0.54.0",
+    "websockets==17.4",  # the live client's WebSockets, and uvicorn's
     "pytest==9.2.0",
     "pytest-timeout==2.4.0",
     "pip",  # fetches the suites' sdists

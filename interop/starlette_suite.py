@@ -16,22 +16,30 @@ and sends every request over a real socket with the same httpx client:
 - ``root_path=`` becomes the server's root path (uvicorn ``--root-path``, pyre
   ``root_path``).
 
+- ``websocket_connect`` opens a real WebSocket with the ``websockets`` client (``LiveWebSocket``
+  has the session's methods); a refused handshake raises ``WebSocketDenialResponse``.
+
 What a live server cannot do is listed in ``EXPECTED`` (fails on both servers) with the
-reason. ``websocket_connect`` skips its test (the live client speaks HTTP only); the trio
-variants, TestClient's own tests, the WebSocket module and the tests whose outcome is a
-race on any live server (``DESELECTED``) are deselected. ``EXPECTED_ON_PYRE`` lists the
+reason. The trio variants, TestClient's own tests and the tests whose outcome is a race on
+any live server (``DESELECTED``) are deselected. ``EXPECTED_ON_PYRE`` lists the
 differences between uvicorn and pyre that are not defects, ``AWAITING_FIX_ON_PYRE`` the
 open defects. Run through ``python -m interop starlette``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 import starlette.testclient as testclient
+import websockets.exceptions
+import websockets.sync.client
+from starlette.websockets import WebSocketDisconnect
 
 from interop._expected import apply_expected
 from interop._live import LiveServer
@@ -40,10 +48,8 @@ SERVER = os.environ.get("INTEROP_SERVER", "pyre")
 # The httpx the suite uses: httpx2 when installed, else httpx, as starlette.testclient does.
 httpx = testclient.httpx
 
-# Whole modules left out: TestClient's own tests exercise its in-process machinery
-# (portals, the ASGI transport); the WebSocket tests need websocket_connect, which the live
-# client does not have (pyre-asgi's WebSocket support is tested in tests/test_asgi_websocket.py).
-DESELECTED_MODULES = {"tests/test_testclient.py", "tests/test_websockets.py"}
+# TestClient's own tests exercise its in-process machinery (portals, the ASGI transport).
+DESELECTED_MODULES = {"tests/test_testclient.py"}
 
 # What a live server cannot do that TestClient does, one reason each.
 RAISED = (
@@ -66,6 +72,18 @@ STATUS_123 = "the app sends status 123 as a final response: uvicorn writes a mal
 CONTEXT = "reads a context variable the test thread set; the live server runs in a thread of its own"
 PUSH = "uses TestClient's http.response.push extension, which neither server offers over HTTP/1.1"
 ROOT_USER = "expects a directory with mode 000 to be unreadable, which it is not to root"
+WS_RAISED = (
+    "expects the app's exception in a WebSocket handler raised into the test; a live server "
+    "logs it and refuses the handshake (500) or closes the connection"
+)
+WS_CLOSE_CODE = (
+    "reads the close code of a close before accept; on the wire that is an HTTP 403 refusal "
+    "(ASGI spec), which has no close code"
+)
+WS_ASGI_MESSAGE = (
+    "sends the app a raw ASGI message (a second websocket.connect) that no client can send over a socket"
+)
+HEADER_CASE = "compares header-name case, which HTTP/1.1 does not keep (both servers send it lowercase)"
 # Tests whose outcome on a live server is a race, so neither pass nor xfail is reliable.
 RACE_BACKGROUND = (
     "checks a background task's effect as soon as the response arrives; on a live server the "
@@ -93,6 +111,7 @@ EXPECTED: dict[str, str] = {
     "tests/middleware/test_base.py::test_run_background_tasks_raise_exceptions[asyncio]": RAISED,
     "tests/middleware/test_body_limit.py::test_received_bytes_are_counted_with_unreliable_content_length[asyncio]": UNSENDABLE,
     "tests/middleware/test_errors.py::test_debug_after_response_sent[asyncio]": RAISED,
+    "tests/middleware/test_errors.py::test_debug_not_http[asyncio]": WS_RAISED,
     "tests/middleware/test_gzip.py::test_gzip_excluded_content_type_trailers[asyncio]": TRAILERS,
     "tests/middleware/test_gzip.py::test_gzip_trailers[asyncio-False-gzip]": TRAILERS,
     "tests/middleware/test_gzip.py::test_gzip_trailers[asyncio-False-identity]": TRAILERS,
@@ -104,8 +123,12 @@ EXPECTED: dict[str, str] = {
     "tests/middleware/test_wsgi.py::test_wsgi_exc_info[asyncio]": RAISED,
     "tests/middleware/test_wsgi.py::test_wsgi_exception[asyncio]": RAISED,
     "tests/test_concurrency.py::test_accessing_context_from_threaded_sync_endpoint[asyncio]": CONTEXT,
+    "tests/test_endpoints.py::test_websocket_endpoint_on_receive_bytes[asyncio]": WS_RAISED,
+    "tests/test_endpoints.py::test_websocket_endpoint_on_receive_json[asyncio]": WS_RAISED,
+    "tests/test_endpoints.py::test_websocket_endpoint_on_receive_text[asyncio]": WS_RAISED,
     "tests/test_exceptions.py::test_force_500_response[asyncio]": EMPTY_500,
     "tests/test_exceptions.py::test_handled_exc_after_response[asyncio]": RAISED,
+    "tests/test_exceptions.py::test_websockets_should_raise[asyncio]": WS_RAISED,
     "tests/test_formparsers.py::test_max_fields_is_customizable_low_raises[asyncio-app-expectation0]": RAISED,
     "tests/test_formparsers.py::test_max_files_is_customizable_low_raises[asyncio-app-expectation0]": RAISED,
     "tests/test_formparsers.py::test_max_part_size_exceeds_custom_limit[asyncio-app-expectation0]": RAISED,
@@ -137,6 +160,7 @@ EXPECTED: dict[str, str] = {
     "tests/test_routing.py::test_raise_on_startup[asyncio]": STARTUP,
     "tests/test_routing.py::test_url_for_with_root_path[asyncio]": ROOT_PATH,
     "tests/test_routing.py::test_url_for_with_root_path_ending_with_slash[asyncio]": ROOT_PATH,
+    "tests/test_routing.py::test_websocket_route_middleware[asyncio]": HEADER_CASE,
     "tests/test_staticfiles.py::test_staticfiles_304_with_if_none_match_wildcard[asyncio- \\t* \\t-GET]": UNSENDABLE,
     "tests/test_staticfiles.py::test_staticfiles_304_with_if_none_match_wildcard[asyncio- \\t* \\t-HEAD]": UNSENDABLE,
     "tests/test_staticfiles.py::test_staticfiles_config_check_occurs_only_once[asyncio]": RAISED,
@@ -144,12 +168,28 @@ EXPECTED: dict[str, str] = {
     "tests/test_staticfiles.py::test_staticfiles_configured_with_missing_directory[asyncio]": RAISED,
     "tests/test_staticfiles.py::test_staticfiles_html_only_files[asyncio]": RAISED,
     "tests/test_staticfiles.py::test_staticfiles_html_without_404[asyncio]": RAISED,
+    "tests/test_staticfiles.py::test_staticfiles_websocket[asyncio]": WS_CLOSE_CODE,
     "tests/test_staticfiles.py::test_staticfiles_with_invalid_dir_permissions_returns_401[asyncio]": ROOT_USER,
     "tests/test_templates.py::test_calls_context_processors[asyncio]": DEBUG,
     "tests/test_templates.py::test_template_with_middleware[asyncio]": DEBUG,
     "tests/test_templates.py::test_templates[asyncio]": DEBUG,
     "tests/test_templates.py::test_templates_with_directories[asyncio]": DEBUG,
     "tests/test_templates.py::test_templates_with_environment[asyncio]": DEBUG,
+    "tests/test_websockets.py::test_duplicate_close[asyncio]": WS_RAISED,
+    "tests/test_websockets.py::test_duplicate_disconnect[asyncio]": WS_RAISED,
+    "tests/test_websockets.py::test_receive_before_accept[asyncio]": WS_ASGI_MESSAGE,
+    "tests/test_websockets.py::test_receive_bytes_before_accept[asyncio]": WS_RAISED,
+    "tests/test_websockets.py::test_receive_json_before_accept[asyncio]": WS_RAISED,
+    "tests/test_websockets.py::test_receive_json_invalid_mode[asyncio]": WS_RAISED,
+    "tests/test_websockets.py::test_receive_text_before_accept[asyncio]": WS_RAISED,
+    "tests/test_websockets.py::test_receive_wrong_message_type[asyncio]": WS_ASGI_MESSAGE,
+    "tests/test_websockets.py::test_rejected_connection[asyncio]": WS_CLOSE_CODE,
+    "tests/test_websockets.py::test_send_before_accept[asyncio]": WS_RAISED,
+    "tests/test_websockets.py::test_send_json_invalid_mode[asyncio]": WS_RAISED,
+    "tests/test_websockets.py::test_send_response_duplicate_start[asyncio]": WS_RAISED,
+    "tests/test_websockets.py::test_send_response_unsupported[asyncio]": WS_CLOSE_CODE,
+    "tests/test_websockets.py::test_send_wrong_message_type[asyncio]": WS_RAISED,
+    "tests/test_websockets.py::test_websocket_exception[asyncio]": WS_RAISED,
 }
 
 # Tests that fail on pyre and pass on uvicorn, where pyre is right.
@@ -180,7 +220,17 @@ IPV_FUTURE = (
     "pyre-server answers 400 to Host: [v1.foo], an IPvFuture literal RFC 3986 section 3.2.2 "
     "allows (found by this harness; not in issue #16)"
 )
+ASGI3_CLASS = (
+    "the app is a class whose instances are awaitable (Starlette's WebSocketEndpoint), an ASGI 3 "
+    "app to uvicorn and TestClient; pyre-asgi takes every class for ASGI 2 and calls it with the "
+    "scope alone (issue #16 item 13: one ASGI detector)"
+)
 AWAITING_FIX_ON_PYRE: dict[str, str] = {
+    "tests/test_endpoints.py::test_websocket_endpoint_on_connect[asyncio]": ASGI3_CLASS,
+    "tests/test_endpoints.py::test_websocket_endpoint_on_default[asyncio]": ASGI3_CLASS,
+    "tests/test_endpoints.py::test_websocket_endpoint_on_default_with_empty_text[asyncio]": ASGI3_CLASS,
+    "tests/test_endpoints.py::test_websocket_endpoint_on_disconnect[asyncio]": ASGI3_CLASS,
+    "tests/test_endpoints.py::test_websocket_endpoint_on_receive_json_binary[asyncio]": ASGI3_CLASS,
     "tests/middleware/test_trusted_host.py::test_trusted_host_middleware_ipv6[asyncio-[v1.foo]-200]": IPV_FUTURE,
     "tests/test_routing.py::test_host_routing_ip_literals[asyncio]": IPV_FUTURE,
 }
@@ -247,8 +297,24 @@ class LiveTestClient(httpx.Client):  # type: ignore[misc]
             cookies=cookies,
         )
 
-    def websocket_connect(self, url: str, *args: Any, **kwargs: Any) -> Any:
-        pytest.skip("WebSocket: the live client speaks HTTP only (tests/test_asgi_websocket.py covers it)")
+    def websocket_connect(
+        self,
+        url: str,
+        subprotocols: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> LiveWebSocket:
+        if not self.live.running:
+            self.live.start()
+            _started_lazily.append((self.live, self._transport))
+        headers = dict(headers or {})
+        if auth is not None:
+            request = httpx.Request("GET", url)
+            headers["authorization"] = next(httpx.BasicAuth(*auth).auth_flow(request)).headers[
+                "authorization"
+            ]
+        # The URL the app sees is the test's (host testserver); the socket goes to the server.
+        return LiveWebSocket(urljoin("ws://testserver", url), self.live.port, subprotocols, headers)
 
     def __enter__(self) -> LiveTestClient:
         self.live.stop()
@@ -260,6 +326,117 @@ class LiveTestClient(httpx.Client):  # type: ignore[misc]
         self._transport.close()  # idle keep-alive connections, so the server stops at once
         self.live.stop()
         self.live.lifespan = False
+
+
+# What a server puts in a 101 itself (RFC 6455 section 4.2.2, RFC 9110 section 6.6).
+_HANDSHAKE_HEADERS = frozenset(
+    {"upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol", "date", "server"}
+)
+
+
+class LiveWebSocket:
+    """``WebSocketTestSession``'s methods over a real WebSocket (the ``websockets`` client).
+
+    A close from the server is what ``receive()`` returns as ``websocket.close``, and what
+    ``receive_text()`` and the like raise as ``WebSocketDisconnect``, as in TestClient.
+    """
+
+    def __init__(self, url: str, port: int, subprotocols: list[str] | None, headers: dict[str, str]) -> None:
+        self._url = url
+        self._port = port
+        self._subprotocols = subprotocols
+        self._headers = headers
+        self.accepted_subprotocol: str | None = None
+        self.extra_headers: list[tuple[bytes, bytes]] | None = None
+
+    def __enter__(self) -> LiveWebSocket:
+        """The handshake, as TestClient's session makes it on entry."""
+        sock = socket.create_connection(("127.0.0.1", self._port))
+        try:
+            connect = websockets.sync.client.connect(
+                self._url,
+                sock=sock,
+                subprotocols=self._subprotocols,  # type: ignore[arg-type]
+                additional_headers=self._headers,
+                user_agent_header="testclient",
+                compression=None,
+                open_timeout=10,
+                close_timeout=5,
+            )
+        except websockets.exceptions.InvalidStatus as refused:
+            sock.close()
+            response = refused.response
+            raise testclient.WebSocketDenialResponse(
+                status_code=response.status_code,
+                headers=list(response.headers.raw_items()),
+                content=bytes(response.body),
+            ) from None
+        except BaseException:
+            sock.close()
+            raise
+        self._connection = connect.__enter__()
+        self.accepted_subprotocol = self._connection.subprotocol
+        if self._connection.response is not None:
+            # The headers the app gave websocket.accept: the 101's, less the server's own.
+            self.extra_headers = [
+                (name.encode(), value.encode())
+                for name, value in self._connection.response.headers.raw_items()
+                if name.lower() not in _HANDSHAKE_HEADERS
+            ]
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self._connection.close()
+
+    def send(self, message: dict[str, Any]) -> None:
+        """An ASGI message as the app would receive it: ``websocket.receive`` or ``.disconnect``."""
+        if message["type"] == "websocket.disconnect":
+            self.close(message.get("code", 1000), message.get("reason"))
+        elif message.get("text") is not None:
+            self._connection.send(message["text"])
+        else:
+            self._connection.send(message["bytes"])
+
+    def send_text(self, data: str) -> None:
+        self._connection.send(data)
+
+    def send_bytes(self, data: bytes) -> None:
+        self._connection.send(data)
+
+    def send_json(self, data: Any, mode: str = "text") -> None:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        self._connection.send(text if mode == "text" else text.encode())
+
+    def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self._connection.close(code, reason or "")
+
+    def receive(self) -> dict[str, Any]:
+        try:
+            data = self._connection.recv()
+        except websockets.exceptions.ConnectionClosed as closed:
+            frame = closed.rcvd
+            code, reason = (frame.code, frame.reason) if frame is not None else (1006, "")
+            return {"type": "websocket.close", "code": code, "reason": reason}
+        if isinstance(data, str):
+            return {"type": "websocket.send", "text": data}
+        return {"type": "websocket.send", "bytes": data}
+
+    def receive_text(self) -> str:
+        return str(self._data(self.receive(), "text"))
+
+    def receive_bytes(self) -> bytes:
+        return bytes(self._data(self.receive(), "bytes"))
+
+    def receive_json(self, mode: str = "text") -> Any:
+        message = self.receive()
+        data = self._data(message, "text" if mode == "text" else "bytes")
+        return json.loads(data if mode == "text" else data.decode())
+
+    @staticmethod
+    def _data(message: dict[str, Any], key: str) -> Any:
+        if message["type"] == "websocket.close":
+            raise WebSocketDisconnect(code=message["code"], reason=message["reason"])
+        return message[key]
 
 
 testclient.TestClient = LiveTestClient  # type: ignore[misc]
