@@ -248,3 +248,35 @@ async def test_slow_readers_pin_little_memory_in_a_server_process() -> None:
         process.kill()
         await process.wait()
     assert per_reader < 64, f"{per_reader:.0f} KiB per slow reader"
+
+
+async def answer_without_reading(request: Request) -> Response:
+    return Response(200, body=b"answered")
+
+
+async def test_skipped_content_arriving_too_slowly_closes_without_a_second_response() -> None:
+    async with serve(answer_without_reading, timeout_body=0.5, limit_body_rate=100) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
+        sender = asyncio.create_task(trickle(writer, b"x" * 1000, 0.1))
+        try:
+            raw = await asyncio.wait_for(reader.read(), 10)
+        finally:
+            sender.cancel()
+            writer.close()
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert raw.endswith(b"answered")  # and no 408 for a request that was answered already
+
+
+async def test_skipped_content_arriving_steadily_keeps_the_connection() -> None:
+    async with serve(answer_without_reading, timeout_body=0.5, limit_body_rate=100) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1500\r\n\r\n")
+        for _ in range(15):  # 1000 bytes/s for 1.5 s, three times timeout_body
+            writer.write(b"s" * 100)
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        writer.write(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw = await asyncio.wait_for(reader.readuntil(b"answeredHTTP/1.1 200 OK"), 10)
+        writer.close()
+    assert raw.count(b"200 OK") == 2
