@@ -8,7 +8,17 @@ import asyncio
 import time
 
 import pytest
-from torture_support import PEERS, SUBJECTS, Settings, connect, exchange_one, get, read_reply
+from torture_support import (
+    PEERS,
+    SUBJECTS,
+    Settings,
+    connect,
+    exchange_one,
+    get,
+    read_reply,
+    read_until_closed,
+    split_replies,
+)
 
 GOOD = 200
 # path: (what it does, the status the client must get)
@@ -34,6 +44,7 @@ ASGI = {
     "/garbage/memoryview-body": ("sends a memoryview body (valid ASGI)", GOOD),
 }
 KNOWN_DEFECTS: dict[tuple[str, str], str] = {}
+APP_ERROR_PAGE = b"the app's own error page"
 
 
 def cases() -> list[object]:
@@ -117,3 +128,59 @@ async def test_faults_are_logged(shared) -> None:  # type: ignore[no-untyped-def
         assert (await exchange_one(server.port, b"GET /raise HTTP/1.1\r\nHost: t\r\n\r\n")).status == 500
         await asyncio.sleep(0.2)
         assert "torture: the handler raised" in server.log(), server.log()[-2000:]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", ["pyre-asgi", *PEERS])
+async def test_asgi_error_page_is_kept(kind: str, shared, measure) -> None:  # type: ignore[no-untyped-def]
+    """Issue #16 item 11: an app that sent its own 500 page and then raised keeps its page."""
+    server = shared(kind, Settings(keep_alive=2))
+    with measure(server, "app fault (ASGI app): sends its own 500 page, then raises", "one request") as m:
+        reply = await exchange_one(server.port, b"GET /error-page HTTP/1.1\r\nHost: t\r\n\r\n")
+        kept = reply.body == APP_ERROR_PAGE
+        m.outcome(f"{reply.status}, {'the app' if kept else 'a server'} page")
+        m.require(reply.status == 500 and kept, "the app's page was replaced")
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", ["pyre-asgi", *PEERS])
+async def test_asgi_head_lets_the_app_finish(kind: str, shared, measure) -> None:  # type: ignore[no-untyped-def]
+    """Issue #16 item 18: a HEAD request does not cancel the app's work after its response."""
+    server = shared(kind, Settings(keep_alive=2))
+    rounds = 20
+    with measure(server, "HEAD to an app that works after responding (ASGI app)", f"{rounds} requests") as m:
+        before = (await server.stats())["work_after_response"]
+        for _ in range(rounds):
+            reader, writer = await connect(server.port)
+            writer.write(b"HEAD /work-after-response HTTP/1.1\r\nHost: t\r\n\r\n")
+            await asyncio.wait_for(read_reply(reader, head_only=True), 5)
+            await asyncio.sleep(0.1)
+            writer.close()
+        await asyncio.sleep(0.3)
+        finished = (await server.stats())["work_after_response"] - before
+        m.outcome(f"{finished}/{rounds} apps finished their work after the response")
+        m.require(finished == rounds, "the app was cancelled after answering HEAD")
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", ["pyre-asgi", *PEERS])
+async def test_asgi_chunked_body_over_the_limit(kind: str, shared, measure) -> None:  # type: ignore[no-untyped-def]
+    """Issue #16 item 14: a chunked upload past the body limit is a 413 through the bridge too."""
+    server = shared(kind, Settings(keep_alive=2))
+    size = 20 * 2**20
+    with measure(server, "chunked body of 20 MiB, limit 16 MiB (ASGI app)", "one request") as m:
+        reader, writer = await connect(server.port)
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        piece = b"10000\r\n" + b"b" * 65536 + b"\r\n"
+        try:
+            for _ in range(size // 65536):
+                writer.write(piece)
+                await asyncio.wait_for(writer.drain(), 5)
+            writer.write(b"0\r\n\r\n")
+        except (OSError, TimeoutError):
+            pass
+        ending = await read_until_closed(reader, 4)
+        writer.transport.abort()
+        statuses = split_replies(ending.data)
+        m.outcome(f"{statuses[0] if statuses else 'no response'}, {ending.how}")
+        m.require(statuses[:1] == [413], "expected 413")

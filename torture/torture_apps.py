@@ -9,7 +9,8 @@ same paths the same way, so one attack measures every server alike:
 - ``/drip``: 1 KiB every 50 ms, forever, until the server stops the stream (write after disconnect)
 - ``/sleep?s=X``: answer 200 after X seconds (requests in flight during SIGTERM)
 - ``/raise``, ``/hang?s=X`` (the app's own deadline expires), ``/stream-raise``, ``/garbage/SHAPE``:
-  application faults
+  application faults; ASGI only: ``/error-page`` (sends a 500 page, then raises) and
+  ``/work-after-response`` (goes on working after its response, counted in ``/_stats``)
 - ``/_stats``: the process's RSS, open descriptors and gc-tracked objects, and stream counters
 """
 
@@ -30,6 +31,7 @@ DRIP = b"d" * 1024
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 streams = {"started": 0, "closed": 0}
+work_after_response = {"done": 0}
 
 
 def stats() -> bytes:
@@ -44,6 +46,7 @@ def stats() -> bytes:
             "gc_objects": len(gc.get_objects()),
             "streams_started": streams["started"],
             "streams_closed": streams["closed"],
+            "work_after_response": work_after_response["done"],
         }
     ).encode()
 
@@ -168,6 +171,14 @@ async def asgi(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         raise RuntimeError("torture: the handler raised")
     elif path == "/hang":
         await hang(number(query, "s", 0.5))
+    elif path == "/error-page":
+        # What Starlette's ServerErrorMiddleware does: send its own 500 page, then re-raise.
+        await answer(500, b"the app's own error page")
+        raise RuntimeError("torture: raised after sending its error page")
+    elif path == "/work-after-response":
+        await answer(200, b"done")
+        await asyncio.sleep(0.05)
+        work_after_response["done"] += 1
     elif path.startswith("/garbage/"):
         start, body = ASGI_GARBAGE[path.removeprefix("/garbage/")]
         await send({"type": "http.response.start", **start})
