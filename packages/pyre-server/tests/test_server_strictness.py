@@ -206,3 +206,25 @@ async def test_a_client_still_sending_after_a_malformed_body_receives_the_400() 
         raw = await asyncio.wait_for(reader.read(), 5)
         writer.close()
     assert status_of(raw) == 400
+
+
+@pytest.mark.parametrize(
+    "start",
+    [b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: ", CHUNKED + b"0\r\nX-Long-Trailer: "],
+    ids=["header", "trailer"],
+)
+async def test_a_field_line_that_never_ends_gets_431_while_it_arrives(start: bytes) -> None:
+    """llhttp keeps a field line until its end: without a bound on the bytes of an
+    unfinished head, one connection could make the server hold gigabytes."""
+    async with serve(echo) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(start)
+        try:
+            for _ in range(64):  # 1 MiB, far beyond limit_header_size, well within timeout_header
+                writer.write(b"v" * 16384)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        raw = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    assert status_of(raw) == 431

@@ -273,13 +273,15 @@ class ChunkedScan:
     included, ends, so that the request line after it can be checked too.
     """
 
-    __slots__ = ("_skip", "_carry", "_trailers", "_lost")
+    __slots__ = ("_skip", "_carry", "_trailers", "_lost", "_trailer_limit")
 
-    def __init__(self) -> None:
+    def __init__(self, trailer_limit: int) -> None:
         self._skip = 0  # chunk data and its CRLF still to pass over
         self._carry = b""  # a chunk line begun in an earlier batch, or the trailers' last bytes
         self._trailers = False
         self._lost = False  # at a line llhttp will refuse: nothing more to follow
+        # llhttp holds a trailer field line until it ends: the section is bounded as it arrives.
+        self._trailer_limit = trailer_limit
 
     def scan(self, data: bytes, start: int) -> int:
         """Follow ``data[start:]``: where the body ends in ``data``, or -1 if it goes on."""
@@ -296,6 +298,9 @@ class ChunkedScan:
                 text = self._carry + data[pos:]
                 found = text.find(b"\r\n\r\n")
                 if found < 0:
+                    self._trailer_limit -= len(text) - len(self._carry)
+                    if self._trailer_limit < 0:
+                        raise Rejection(431, "trailer section too large")
                     self._carry = text[-3:]
                     return -1
                 return pos + found + 4 - len(self._carry)

@@ -112,6 +112,12 @@ _METHODS: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 }
 
+# What a head's raw bytes may have beyond limit_request_line and limit_header_size
+# (which count field lines without their whitespace) before it is refused unfinished.
+HEAD_SLACK: Final = 4096
+# HttpConnection.head_at for a head that began in the batch being parsed, where is not known.
+HEAD_BEGAN_HERE: Final = -2
+
 # Closing the connection once the output batch is written: not, at once, or lingering.
 NO_CLOSE, CLOSE, LINGER = range(3)
 LINGER_TIMEOUT: Final = 2.0
@@ -214,6 +220,7 @@ class HttpConnection(asyncio.Protocol):
         "pending_cr",
         "chunked",
         "lingering",
+        "head_seen",
     )
 
     def __init__(self, shared: Shared) -> None:
@@ -269,6 +276,7 @@ class HttpConnection(asyncio.Protocol):
         self.pending_cr = False  # the bytes before a request line so far end in CR
         self.chunked: rules.ChunkedScan | None = None
         self.lingering = False
+        self.head_seen = 0  # bytes of a head that spans batches, so far
 
     # asyncio.Protocol
 
@@ -361,12 +369,21 @@ class HttpConnection(asyncio.Protocol):
                 return None
         try:
             self.parser.feed_data(data)
-            if self.in_head:  # the bytes a head's end may begin in, for _frame
+            if self.in_head:  # a head goes on in the next batch
                 head_at = self.head_at
                 if head_at >= 0:
-                    self.head_tail = data[max(head_at, len(data) - 3) :]
+                    self.head_tail = data[max(head_at, len(data) - 3) :]  # where its end may begin
+                    self.head_seen = len(data) - head_at
+                elif head_at == HEAD_BEGAN_HERE:  # at an offset not known: counted from the next
+                    self.head_tail = data[-3:]
+                    self.head_seen = 0
                 else:
                     self.head_tail = (self.head_tail + data)[-3:]
+                    self.head_seen += len(data)
+                # llhttp holds a field line until it ends: bound the head while it arrives.
+                config = self.config
+                if self.head_seen > config.limit_request_line + config.limit_header_size + HEAD_SLACK:
+                    raise self._reject(431, "header section too large")
             elif 0 <= self.boundary < len(data) and self.receiving is None and not self.read_closed:
                 # What follows the last message: empty lines before the next one.
                 self.pending_cr = rules.check_leading_lines(data[self.boundary :])
@@ -434,6 +451,9 @@ class HttpConnection(asyncio.Protocol):
         data = self.batch
         if self.head_at >= 0:
             head_end = data.find(b"\r\n\r\n", self.head_at) + 4
+        elif self.head_at == HEAD_BEGAN_HERE:  # after bytes not followed: nothing known
+            self.message_end = -1
+            return
         else:  # the head began in an earlier batch
             tail = self.head_tail
             found = (tail + data[:3]).find(b"\r\n\r\n")
@@ -451,7 +471,7 @@ class HttpConnection(asyncio.Protocol):
         elif body.length is not None:
             self.message_end = head_end + body.length
         else:
-            self.chunked = rules.ChunkedScan()
+            self.chunked = rules.ChunkedScan(self.config.limit_header_size + HEAD_SLACK)
             self.message_end = self.chunked.scan(data, head_end)
 
     def _repaired(self, data: bytes) -> bytes | None:
@@ -500,7 +520,7 @@ class HttpConnection(asyncio.Protocol):
                 raise self._reject(400, "malformed request line")
             self.boundary = -1
         else:
-            self.head_at = -1
+            self.head_at = HEAD_BEGAN_HERE
         self.in_head = True
         self.url = b""
         self.raw_headers = []
