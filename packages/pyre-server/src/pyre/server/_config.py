@@ -51,6 +51,15 @@ class Config:
     timeout_drain: float = 30.0
     """On shutdown, time given to requests in progress before they are cancelled."""
 
+    # Workers
+    limit_max_requests: int | None = None
+    """After this many requests (plus up to ``limit_max_requests_jitter``), ``Server.limit_reached``
+    is set and whoever runs the server recycles it: ``pyre serve`` starts a replacement worker,
+    then drains this one.  Checked four times a second.  ``None``: no limit."""
+    limit_max_requests_jitter: int = 0
+    """Adds a random 0 to this many requests to ``limit_max_requests``, so that workers started
+    together do not all recycle at once."""
+
     def __post_init__(self) -> None:
         for name in ("limit_request_line", "limit_header_size", "limit_header_count", "limit_body_size"):
             if getattr(self, name) <= 0:
@@ -62,3 +71,7 @@ class Config:
             raise ValueError("limit_body_rate must not be negative")
         if sum(option is not None for option in (self.uds, self.fd)) > 1:
             raise ValueError("give at most one of uds and fd")
+        if self.limit_max_requests is not None and self.limit_max_requests <= 0:
+            raise ValueError("limit_max_requests must be positive")
+        if self.limit_max_requests_jitter < 0:
+            raise ValueError("limit_max_requests_jitter must not be negative")

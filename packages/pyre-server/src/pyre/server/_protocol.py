@@ -148,6 +148,7 @@ class Shared:
         self.seconds_per_body_byte = 1 / config.limit_body_rate if config.limit_body_rate else math.inf
         self.all_closed = asyncio.Event()
         self.draining = False
+        self.requests = 0  # requests handed to the app so far
         self.now = loop.time()
         self.date = b""
         self.server_line = b"server: pyre\r\n" if config.server_header else b""
@@ -738,10 +739,12 @@ class HttpConnection(asyncio.Protocol):
     # Running the app
 
     def _start(self, request: HttpRequest) -> None:
+        shared = self.shared
+        shared.requests += 1  # limit_max_requests: the server's tick compares
         self.current = request
         self.deadline = 0.0
-        task = self.task = RequestTask(self.loop, self.shared.context.copy(), self._app_returned)
-        task.run(self.shared.app, request)
+        task = self.task = RequestTask(self.loop, shared.context.copy(), self._app_returned)
+        task.run(shared.app, request)
 
     def _app_returned(self, task: RequestTask, response: Any, error: BaseException | None) -> None:
         request = self.current

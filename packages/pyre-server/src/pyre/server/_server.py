@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import signal
 import socket
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Final
 
@@ -45,6 +46,10 @@ class Server:
     ``start`` binds, runs lifespan startup and starts accepting; ``stop`` stops
     accepting, lets requests in progress finish (``timeout_drain``), closes idle
     connections and runs lifespan shutdown.
+
+    ``limit_reached`` is set once ``limit_max_requests`` (plus its jitter) requests
+    have been handed to the app; the server goes on serving until whoever runs it
+    calls ``stop``, so that a replacement can start accepting first.
     """
 
     def __init__(self, app: Application, config: Config | None = None) -> None:
@@ -56,6 +61,12 @@ class Server:
         self._ticker: asyncio.TimerHandle | None = None
         self._lifespan: asyncio.Task[None] | None = None
         self._lifespan_stop: asyncio.Event | None = None
+        self.limit_reached = asyncio.Event()
+        limit = self.config.limit_max_requests
+        self.request_limit = (
+            None if limit is None else limit + random.randint(0, self.config.limit_max_requests_jitter)
+        )
+        """The number of requests after which ``limit_reached`` is set (jitter included)."""
 
     @property
     def sockets(self) -> list[socket.socket]:
@@ -139,6 +150,10 @@ class Server:
         shared = self._shared
         assert shared is not None
         shared.refresh()
+        limit = self.request_limit
+        if limit is not None and shared.requests >= limit and not self.limit_reached.is_set():
+            logger.info("Reached the limit of %d requests (limit_max_requests)", limit)
+            self.limit_reached.set()
         self._ticker = shared.loop.call_later(_TICK, self._tick)
 
     async def stop(self) -> None:
@@ -235,7 +250,8 @@ def _remove_stale_socket(path: str) -> None:
 
 
 async def serve(app: Application, config: Config) -> None:
-    """Run until SIGINT or SIGTERM, then stop gracefully; a second signal stops at once."""
+    """Run until SIGINT or SIGTERM (or ``limit_max_requests``), then stop gracefully;
+    a second signal stops at once."""
     server = Server(app, config)
     await server.start()
     loop = asyncio.get_running_loop()
@@ -254,11 +270,21 @@ async def serve(app: Application, config: Config) -> None:
     for signum in signals:
         loop.add_signal_handler(signum, on_signal)
     try:
-        await stop_requested.wait()
+        await _first(stop_requested.wait(), server.limit_reached.wait())
         await server.stop()
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Wait until the first of ``waits`` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
