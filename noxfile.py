@@ -45,11 +45,13 @@ PACKAGE_TEST_SIBLINGS: dict[str, list[str]] = {
     "framework": ["spec"],
     "asgi": ["spec"],
 }
-# ... and third-party software it is tested against: h11 runs the spec kit's reference server,
-# anyio's cancel scopes must work inside pyre-server's Task-free handlers.
+# ... and third-party software it is tested against: h11 runs the spec kit's reference server
+# and is pyre-server's oracle for what a strict parser refuses, anyio's cancel scopes must
+# work inside pyre-server's Task-free handlers; trustme makes the TLS tests' certificates and
+# httpx is one of their clients.
 PACKAGE_TEST_PEERS: dict[str, list[str]] = {
     "spec": ["h11>=0.14"],
-    "server": ["anyio>=4"],
+    "server": ["anyio>=4", "h11>=0.14", "httpx>=0.27", "trustme>=1.1"],
     "framework": [],
     "asgi": [],
 }
@@ -62,6 +64,7 @@ INTEGRATION_PEERS = [
     "httpx>=0.27",
     "quart>=0.19",
     "websockets>=12",
+    "trustme>=1.1",
 ]
 
 
