@@ -13,16 +13,27 @@ import os
 import platform
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import AbstractContextManager, AsyncExitStack
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
-from torture_support import HERE, SUBJECTS, Measurement, Report, Row, ServerProcess, Settings, started
+from torture_support import (
+    HERE,
+    SUBJECTS,
+    Measurement,
+    Report,
+    Row,
+    ServerProcess,
+    Settings,
+    raise_fd_limit,
+    started,
+)
 
 REPORT_KEY = pytest.StashKey[Report]()
+REPORT_PATH_KEY = pytest.StashKey[Path]()
 PAGE = HERE.parent / "docs" / "reliability.md"
 
 
@@ -38,6 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[REPORT_KEY] = Report()
+    # The 10k-connections attack needs far more than the usual 1024 descriptors, here and in servers.
+    raise_fd_limit()
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +96,6 @@ async def launch(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         yield start
 
 
-@pytest.hookimpl(wrapper=True)
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
     """``shared(kind, settings)``: one server process per kind and settings for the whole module.
@@ -116,9 +128,11 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., S
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Each test's result, so the table can tell a holding row from a known defect."""
-    result: pytest.TestReport = yield
+    result = yield
     if result.when == "call" or result.skipped:
         if result.skipped:
             outcome = "xfailed" if hasattr(result, "wasxfail") else "skipped"
@@ -143,9 +157,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     )
     target.write_text(render(report, soak))
     session.config.stash[REPORT_PATH_KEY] = target
-
-
-REPORT_PATH_KEY = pytest.StashKey[Path]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -189,7 +200,7 @@ granian's cells are measurements only; a peer is never a reason for the suite to
 the attack does not apply to it (the pyre-spec app runs only on pyre-server).
 
 Quick mode is what CI runs: bounded loads, a few minutes on two cores. `--soak` multiplies them
-(5x the slowloris and slow-reader connections, 500,000 fuzz cases, 1,000,000 soak requests).
+(5x the slowloris connections, 500,000 fuzz cases, 1,000,000 soak requests).
 Times are wall-clock on a shared two-core machine: read them as bounds, not benchmarks."""
 
 
@@ -282,11 +293,3 @@ def escape(cell: str) -> str:
     for raw, safe in (("|", "\\|"), ("\n", " "), ("*", "\\*"), ("_", "\\_"), ("<", "&lt;")):
         cell = cell.replace(raw, safe)
     return cell
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _fd_limit() -> None:
-    """The 10k-connections attack needs far more than the usual 1024 descriptors, here and in servers."""
-    from torture_support import raise_fd_limit
-
-    raise_fd_limit()

@@ -78,8 +78,10 @@ async def drip() -> AsyncIterator[bytes]:
 
 
 async def fail_first() -> AsyncIterator[bytes]:
+    nothing: tuple[bytes, ...] = ()
+    for chunk in nothing:  # an async generator whose first step raises
+        yield chunk
     raise RuntimeError("torture: the stream's first chunk raised")
-    yield b""  # pragma: no cover - makes this an async generator
 
 
 async def hang(seconds: float) -> None:

@@ -33,12 +33,11 @@ PEERS = ("uvicorn", "granian")
 CRASH_MARKERS = ("Exception in callback", "exception was never retrieved", "Fatal error", "Segmentation")
 
 
-def raise_fd_limit() -> int:
-    """Soft RLIMIT_NOFILE up to the hard limit, in this process (children inherit it)."""
+def raise_fd_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit, in this process (the servers it starts inherit it)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 def free_port() -> int:
@@ -256,7 +255,10 @@ async def read_reply(reader: asyncio.StreamReader, *, head_only: bool = False) -
 
 
 def split_replies(data: bytes) -> list[int]:
-    """The statuses of the complete final responses in ``data``, in order (1xx skipped)."""
+    """The statuses of the complete final responses in ``data``, in order (1xx skipped).
+
+    Chunked content is skipped to its last-chunk without trailers: what the torture apps send.
+    """
     statuses = []
     while data:
         end = data.find(b"\r\n\r\n")
@@ -328,7 +330,7 @@ async def read_until_closed(
     reader: asyncio.StreamReader, within: float, started: float | None = None
 ) -> Closed:
     started = time.monotonic() if started is None else started
-    chunks = []
+    chunks: list[bytes] = []
     deadline = started + within
     try:
         while (left := deadline - time.monotonic()) > 0:
@@ -340,7 +342,7 @@ async def read_until_closed(
         pass
     except OSError:
         # StreamReader raises the reset before handing out what it had buffered: take that too.
-        chunks.append(bytes(reader._buffer))
+        chunks.append(bytes(reader._buffer))  # type: ignore[attr-defined]
         return Closed(b"".join(chunks), "reset", time.monotonic() - started)
     return Closed(b"".join(chunks), "open", time.monotonic() - started)
 
@@ -450,15 +452,14 @@ async def started(kind: str, settings: Settings, log_path: Path) -> AsyncIterato
         server.stop()
 
 
-def servers(*kinds: str, defect: str | None = None, raises: type[BaseException] | None = None) -> list[Any]:
+def servers(*kinds: str, defect: str | None = None) -> list[Any]:
     """Test parameters, one per server kind; ``defect`` marks the subject's case a strict xfail.
 
-    A defect mark flips to a failure once pyre-server is fixed: then delete the mark.  With ``raises``
-    only that exception is the known defect; any other failure still fails.
+    A defect mark flips to a failure once pyre-server is fixed: then delete the mark.
     """
     import pytest
 
-    marks = [pytest.mark.xfail(strict=True, reason=defect, raises=raises)] if defect else []
+    marks = [pytest.mark.xfail(strict=True, reason=defect)] if defect else []
     return [pytest.param(kind, id=kind, marks=marks if kind in SUBJECTS else []) for kind in kinds]
 
 

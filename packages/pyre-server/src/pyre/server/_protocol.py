@@ -39,7 +39,7 @@ import socket
 import struct
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from httptools import HttpParserError, HttpParserInvalidMethodError, HttpParserUpgrade
@@ -60,7 +60,7 @@ from ._config import Config
 from ._files import file_chunks
 from ._http11 import Rejection
 from ._parser import message_start, new_parser
-from ._request import EMPTY_BODY, HttpBody, HttpRequest
+from ._request import EMPTY_BODY, HttpBody, HttpRequest, HttpsRequest
 from ._response import (
     CLOSE_LINE,
     CONNECTION,
@@ -84,6 +84,7 @@ from ._response import (
     status_line,
 )
 from ._task import RequestTask
+from ._tls import ServerTLS
 from ._upgrade import UpgradeStream
 
 logger = logging.getLogger("pyre.server")
@@ -134,11 +135,21 @@ NO_CONTENT, FIXED, CHUNKED, UNTIL_CLOSE, SWITCH = range(5)
 class Shared:
     """What every connection of one server shares."""
 
-    def __init__(self, app: App, config: Config, loop: asyncio.AbstractEventLoop, info: ServerInfo) -> None:
+    def __init__(
+        self,
+        app: App,
+        config: Config,
+        loop: asyncio.AbstractEventLoop,
+        info: ServerInfo,
+        tls: ServerTLS | None = None,
+    ) -> None:
         self.app = app
         self.config = config
         self.loop = loop
         self.info = info
+        self.tls = tls
+        # On TLS, requests say "https" and carry the session's pyre.tls data.
+        self.request_type = HttpRequest if tls is None else HttpsRequest
         self.state: State = {}
         self.context = contextvars.copy_context()
         self.connections: set[HttpConnection] = set()
@@ -222,6 +233,8 @@ class HttpConnection(asyncio.Protocol):
         "chunked",
         "lingering",
         "head_seen",
+        "request_type",
+        "tls_extensions",
     )
 
     def __init__(self, shared: Shared) -> None:
@@ -278,6 +291,8 @@ class HttpConnection(asyncio.Protocol):
         self.chunked: rules.ChunkedScan | None = None
         self.lingering = False
         self.head_seen = 0  # bytes of a head that spans batches, so far
+        self.request_type = shared.request_type
+        self.tls_extensions: Mapping[str, object] | None = None  # the same for each request
 
     # asyncio.Protocol
 
@@ -286,6 +301,9 @@ class HttpConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)  # type: ignore[attr-defined]
         self.client = _address(transport.get_extra_info("peername"))
         self.local = _address(transport.get_extra_info("sockname"))
+        tls = self.shared.tls
+        if tls is not None:  # on TLS, this is called once the handshake is done
+            self.tls_extensions = tls.session_extensions(transport.get_extra_info("ssl_object"))
         self.shared.connections.add(self)
         self.deadline = self.shared.now + self.config.timeout_keep_alive
         if self.shared.draining:  # accepted just before the listener closed
@@ -618,7 +636,7 @@ class HttpConnection(asyncio.Protocol):
             authority = self.valid_authority
         if not special:  # no Connection, framing or Expect fields: the common case
             keep_alive = version == "1.1" and method != "CONNECT"
-            return HttpRequest(
+            return self.request_type(
                 self, method, target, version, raw_path, query, authority, self.raw_headers, keep_alive
             )
         options = special.get(b"connection")
@@ -629,7 +647,7 @@ class HttpConnection(asyncio.Protocol):
         )
         if method == "CONNECT":  # what follows a CONNECT is a tunnel, never another request
             keep_alive = False
-        request = HttpRequest(
+        request = self.request_type(
             self, method, target, version, raw_path, query, authority, self.raw_headers, keep_alive
         )
         # RFC 9110 section 7.8: Upgrade, listed in Connection, on an HTTP/1.1 request.

@@ -15,18 +15,21 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Final
 
-from pyre.spec import EXT_EARLY_HINTS, EXT_UPGRADE, Application, HasLifespan, ServerInfo
+from pyre.spec import EXT_EARLY_HINTS, EXT_TLS, EXT_UPGRADE, Application, HasLifespan, ServerInfo
 
 from .__about__ import __version__
 from ._config import Config
 from ._errors import StartupError
 from ._protocol import HttpConnection, Shared
+from ._tls import ServerTLS
 
 logger = logging.getLogger("pyre.server")
 
 SERVER_INFO: Final = ServerInfo(
     name=f"pyre-server/{__version__}", extensions=frozenset({EXT_UPGRADE, EXT_EARLY_HINTS})
 )
+# A server on TLS also describes each connection's session (spec section 10.4).
+TLS_SERVER_INFO: Final = ServerInfo(name=SERVER_INFO.name, extensions=SERVER_INFO.extensions | {EXT_TLS})
 
 # How often deadlines are checked; the Date header changes once a second.
 _TICK: Final = 0.25
@@ -55,7 +58,7 @@ class Server:
     def __init__(self, app: Application, config: Config | None = None) -> None:
         self.app = app
         self.config = config or Config()
-        self.info = SERVER_INFO
+        self.info = TLS_SERVER_INFO if self.config.ssl_certfile is not None else SERVER_INFO
         self._shared: Shared | None = None
         self._servers: list[asyncio.Server] = []
         self._ticker: asyncio.TimerHandle | None = None
@@ -82,7 +85,9 @@ class Server:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        shared = self._shared = Shared(self.app, self.config, loop, self.info)
+        # TLS files are read before binding, so that a bad one leaves nothing to undo.
+        tls = ServerTLS(self.config) if self.config.ssl_certfile is not None else None
+        shared = self._shared = Shared(self.app, self.config, loop, self.info, tls)
         await self._bind(lambda: HttpConnection(shared))
         try:
             await self._start_lifespan(shared)
@@ -97,20 +102,25 @@ class Server:
     async def _bind(self, factory: Callable[[], HttpConnection]) -> None:
         loop = asyncio.get_running_loop()
         config = self.config
+        tls: dict[str, Any] = {}
+        if self._shared is not None and self._shared.tls is not None:
+            # A client that stalls its handshake is closed after timeout_header, as one
+            # that stalls its request head would be (the connection does not exist before).
+            tls = {"ssl": self._shared.tls.context, "ssl_handshake_timeout": config.timeout_header}
         try:
             if config.fd is not None:
                 sock = socket.socket(fileno=config.fd)
                 server = await loop.create_server(
-                    factory, sock=sock, backlog=config.backlog, start_serving=False
+                    factory, sock=sock, backlog=config.backlog, start_serving=False, **tls
                 )
             elif config.uds is not None:
                 _remove_stale_socket(config.uds)
                 server = await loop.create_unix_server(
-                    factory, config.uds, backlog=config.backlog, start_serving=False
+                    factory, config.uds, backlog=config.backlog, start_serving=False, **tls
                 )
             else:
                 server = await loop.create_server(
-                    factory, config.host, config.port, backlog=config.backlog, start_serving=False
+                    factory, config.host, config.port, backlog=config.backlog, start_serving=False, **tls
                 )
         except OSError as error:
             where = config.uds or (
@@ -207,10 +217,11 @@ class Server:
         if config.uds is not None:
             return f"unix:{config.uds}"
         names = [sock.getsockname() for sock in self.sockets]
+        scheme = "https" if config.ssl_certfile is not None else "http"
         return ", ".join(
-            f"http://[{name[0]}]:{name[1]}"
+            f"{scheme}://[{name[0]}]:{name[1]}"
             if ":" in str(name[0])
-            else f"http://{name[0]}:{name[1]}"
+            else f"{scheme}://{name[0]}:{name[1]}"
             if isinstance(name, tuple)
             else str(name)
             for name in names
