@@ -53,14 +53,6 @@ _CONFIG_FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ("ssl-cert-reqs", int, "client certificate: 0 none, 1 optional, 2 required (needs --ssl-ca-certs)"),
     ("ssl-ca-certs", str, "PEM file of the CAs that client certificates are verified against"),
     ("ssl-ciphers", str, "OpenSSL cipher list for TLS 1.2; None is Python's default"),
-    # TLS
-    ("ssl-certfile", str, "serve HTTPS with this PEM certificate (chain)"),
-    ("ssl-keyfile", str, "its PEM private key, if not in the certificate file"),
-    ("ssl-keyfile-password", str, "password of an encrypted private key"),
-    ("ssl-version", int, "ssl.PROTOCOL_* number (uvicorn): 17 or 2 for TLS 1.2+, 5 for TLS 1.2 only"),
-    ("ssl-cert-reqs", int, "client certificate: 0 none, 1 optional, 2 required (needs --ssl-ca-certs)"),
-    ("ssl-ca-certs", str, "PEM file of the CAs that client certificates are verified against"),
-    ("ssl-ciphers", str, "OpenSSL cipher list for TLS 1.2; None is Python's default"),
 ]
 _SWITCHES: list[tuple[str, str]] = [
     ("access-log", "log one line per request to the pyre.server.access logger"),

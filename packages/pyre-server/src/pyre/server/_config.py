@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import ssl
-import ssl
 from dataclasses import dataclass
 from typing import Final
-from typing import Final
-
-# TLS: the ssl_version numbers (ssl.PROTOCOL_*) taken for uvicorn's sake.  The generic server
-# protocols negotiate TLS 1.2 or 1.3; PROTOCOL_TLSv1_2 keeps to 1.2; older ones are refused.
-SSL_GENERIC_VERSIONS: Final = frozenset({int(ssl.PROTOCOL_TLS_SERVER), 2})  # 2: PROTOCOL_TLS, SSLv23
-SSL_TLS_1_2_ONLY: Final = 5  # PROTOCOL_TLSv1_2
-SSL_VERSIONS: Final = SSL_GENERIC_VERSIONS | {SSL_TLS_1_2_ONLY}
 
 # TLS: the ssl_version numbers (ssl.PROTOCOL_*) taken for uvicorn's sake.  The generic server
 # protocols negotiate TLS 1.2 or 1.3; PROTOCOL_TLSv1_2 keeps to 1.2; older ones are refused.
@@ -94,24 +86,6 @@ class Config:
     ssl_ciphers: str | None = None
     """OpenSSL cipher list for TLS 1.2 (TLS 1.3's suites are OpenSSL's); ``None``: Python's default."""
 
-    # TLS
-    ssl_certfile: str | None = None
-    """Serve HTTPS with this PEM certificate (chain); TLS is on exactly when this is set."""
-    ssl_keyfile: str | None = None
-    """The certificate's private key, when it is not in ``ssl_certfile``."""
-    ssl_keyfile_password: str | None = None
-    """The password of an encrypted private key."""
-    ssl_version: int = 17
-    """uvicorn's ``ssl.PROTOCOL_*`` number: 17 (``PROTOCOL_TLS_SERVER``) or 2 (``PROTOCOL_TLS``)
-    negotiate TLS 1.2 or 1.3, 5 (``PROTOCOL_TLSv1_2``) keeps to TLS 1.2; nothing older is served."""
-    ssl_cert_reqs: int = 0
-    """Client certificates: 0 not asked for, 1 verified when sent, 2 required
-    (``ssl.CERT_NONE``, ``CERT_OPTIONAL``, ``CERT_REQUIRED``); 1 and 2 need ``ssl_ca_certs``."""
-    ssl_ca_certs: str | None = None
-    """PEM file of the CA certificates client certificates are verified against."""
-    ssl_ciphers: str | None = None
-    """OpenSSL cipher list for TLS 1.2 (TLS 1.3's suites are OpenSSL's); ``None``: Python's default."""
-
     def __post_init__(self) -> None:
         for name in ("limit_request_line", "limit_header_size", "limit_header_count", "limit_body_size"):
             if getattr(self, name) <= 0:
@@ -127,19 +101,6 @@ class Config:
             raise ValueError("limit_max_requests must be positive")
         if self.limit_max_requests_jitter < 0:
             raise ValueError("limit_max_requests_jitter must not be negative")
-        # TLS
-        if self.ssl_certfile is None:
-            for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name} needs ssl_certfile")
-        if self.ssl_version not in SSL_VERSIONS:
-            raise ValueError(
-                f"ssl_version {self.ssl_version} is not one of {sorted(SSL_VERSIONS)} (TLS 1.2 or later)"
-            )
-        if self.ssl_cert_reqs not in (ssl.CERT_NONE, ssl.CERT_OPTIONAL, ssl.CERT_REQUIRED):
-            raise ValueError(f"ssl_cert_reqs {self.ssl_cert_reqs} is not 0, 1 or 2")
-        if self.ssl_cert_reqs != ssl.CERT_NONE and self.ssl_ca_certs is None:
-            raise ValueError("ssl_cert_reqs 1 or 2 needs ssl_ca_certs to verify client certificates")
         # TLS
         if self.ssl_certfile is None:
             for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):

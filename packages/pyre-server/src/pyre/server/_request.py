@@ -160,21 +160,6 @@ class HttpsRequest(HttpRequest):
         return self._connection.tls_extensions or _NO_EXTENSIONS
 
 
-class HttpsRequest(HttpRequest):
-    """A request that arrived over TLS: its scheme, and its connection's ``pyre.tls`` data.
-
-    A class of its own, so that a plain request pays nothing for TLS.
-    """
-
-    __slots__ = ()
-
-    scheme = "https"
-
-    @property
-    def extensions(self) -> Mapping[str, object]:  # type: ignore[override]  # read-only here
-        return self._connection.tls_extensions or _NO_EXTENSIONS
-
-
 class EmptyBody:
     """The content of a request without one: shared, always at its end."""
 
