@@ -23,6 +23,9 @@ from ._errors import AppLoadError, ServerError
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 INTERFACES = ("auto", "pyre", "asgi")
 
+# The first file descriptor systemd passes with socket activation.
+SD_LISTEN_FDS_START = 3
+
 # Flags that set a Config field of the same name (with dashes): (flag, type, help).
 _CONFIG_FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ("host", str, "address to bind"),
@@ -53,10 +56,19 @@ _CONFIG_FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ("ssl-cert-reqs", int, "client certificate: 0 none, 1 optional, 2 required (needs --ssl-ca-certs)"),
     ("ssl-ca-certs", str, "PEM file of the CAs that client certificates are verified against"),
     ("ssl-ciphers", str, "OpenSSL cipher list for TLS 1.2; None is Python's default"),
+    # Proxy headers
+    (
+        "forwarded-allow-ips",
+        str,
+        "comma-separated IPs and CIDR networks of proxies trusted with proxy headers, '*' for all; "
+        "Unix-socket peers are always trusted (else $FORWARDED_ALLOW_IPS, as uvicorn)",
+    ),
 ]
 _SWITCHES: list[tuple[str, str]] = [
     ("access-log", "log one line per request to the pyre.server.access logger"),
     ("server-header", "send a 'server: pyre' header"),
+    # Proxy headers
+    ("proxy-headers", "take client address, scheme and host from Forwarded/X-Forwarded-* of trusted peers"),
 ]
 
 
@@ -156,6 +168,16 @@ def _fill_from_environment(args: argparse.Namespace, environ: dict[str, str]) ->
         fill(flag.replace("-", "_"), flag, _env_bool)
     fill("factory", "factory", _env_bool)
     fill("reload", "reload", _env_bool)
+    # Proxy headers: uvicorn's variable too, so that a uvicorn deployment's environment works.
+    if args.forwarded_allow_ips is None and "FORWARDED_ALLOW_IPS" in environ:
+        args.forwarded_allow_ips = environ["FORWARDED_ALLOW_IPS"]
+    # systemd socket activation (sd_listen_fds(3)): one socket, passed as fd 3, for this process.
+    if args.fd is None and args.uds is None and environ.get("LISTEN_PID") == str(os.getpid()):
+        if environ.get("LISTEN_FDS") != "1":
+            raise ValueError(
+                f"LISTEN_FDS={environ.get('LISTEN_FDS')!r}: pyre-server serves exactly one socket"
+            )
+        args.fd = SD_LISTEN_FDS_START
     fill("interface", "interface", _choice(INTERFACES))
     fill("log_level", "log-level", _choice(LOG_LEVELS))
     args.interface = args.interface or "auto"

@@ -6,6 +6,8 @@ import ssl
 from dataclasses import dataclass
 from typing import Final
 
+from ._proxy import TrustedProxies
+
 # TLS: the ssl_version numbers (ssl.PROTOCOL_*) taken for uvicorn's sake.  The generic server
 # protocols negotiate TLS 1.2 or 1.3; PROTOCOL_TLSv1_2 keeps to 1.2; older ones are refused.
 SSL_GENERIC_VERSIONS: Final = frozenset({int(ssl.PROTOCOL_TLS_SERVER), 2})  # 2: PROTOCOL_TLS, SSLv23
@@ -59,6 +61,13 @@ class Config:
     timeout_drain: float = 30.0
     """On shutdown, time given to requests in progress before they are cancelled."""
 
+    # Proxy headers
+    proxy_headers: bool = True
+    """Take the client address, scheme and host from ``Forwarded`` or ``X-Forwarded-*``
+    when the peer is in ``forwarded_allow_ips`` (or a Unix socket)."""
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    """Comma-separated IP addresses and CIDR networks of trusted proxies; ``*`` trusts every peer."""
+
     # Workers
     limit_max_requests: int | None = None
     """After this many requests (plus up to ``limit_max_requests_jitter``), ``Server.limit_reached``
@@ -97,6 +106,12 @@ class Config:
             raise ValueError("limit_body_rate must not be negative")
         if sum(option is not None for option in (self.uds, self.fd)) > 1:
             raise ValueError("give at most one of uds and fd")
+        try:  # proxy headers
+            TrustedProxies(self.forwarded_allow_ips)
+        except ValueError:
+            raise ValueError(
+                f"forwarded_allow_ips={self.forwarded_allow_ips!r}: not IP addresses, networks or '*'"
+            ) from None
         if self.limit_max_requests is not None and self.limit_max_requests <= 0:
             raise ValueError("limit_max_requests must be positive")
         if self.limit_max_requests_jitter < 0:

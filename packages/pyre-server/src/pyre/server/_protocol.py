@@ -60,7 +60,15 @@ from ._config import Config
 from ._files import file_chunks
 from ._http11 import Rejection
 from ._parser import message_start, new_parser
-from ._request import EMPTY_BODY, HttpBody, HttpRequest, HttpsRequest
+from ._proxy import TrustedProxies
+from ._request import (
+    EMPTY_BODY,
+    ForwardedHttpsRequest,
+    ForwardedRequest,
+    HttpBody,
+    HttpRequest,
+    HttpsRequest,
+)
 from ._response import (
     CLOSE_LINE,
     CONNECTION,
@@ -150,6 +158,9 @@ class Shared:
         self.tls = tls
         # On TLS, requests say "https" and carry the session's pyre.tls data.
         self.request_type = HttpRequest if tls is None else HttpsRequest
+        # Proxy headers: who is trusted, and what their requests are.
+        self.proxies = TrustedProxies(config.forwarded_allow_ips) if config.proxy_headers else None
+        self.forwarded_request_type = ForwardedRequest if tls is None else ForwardedHttpsRequest
         self.state: State = {}
         self.context = contextvars.copy_context()
         self.connections: set[HttpConnection] = set()
@@ -301,6 +312,9 @@ class HttpConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)  # type: ignore[attr-defined]
         self.client = _address(transport.get_extra_info("peername"))
         self.local = _address(transport.get_extra_info("sockname"))
+        proxies = self.shared.proxies
+        if proxies is not None and proxies.trusts_peer(self.client, _family(transport)):
+            self.request_type = self.shared.forwarded_request_type
         tls = self.shared.tls
         if tls is not None:  # on TLS, this is called once the handshake is done
             self.tls_extensions = tls.session_extensions(transport.get_extra_info("ssl_object"))
@@ -1174,7 +1188,7 @@ class HttpConnection(asyncio.Protocol):
             self.data_received(bytes(held))
 
     def _log_access(self, request: HttpRequest, aborted: bool = False) -> None:
-        client = self.client
+        client = request.client  # behind a trusted proxy, the one it forwarded for
         access_logger.info(
             '%s - "%s %s HTTP/%s" %d (aborted)' if aborted else '%s - "%s %s HTTP/%s" %d',
             f"{client[0]}:{client[1]}" if client else "-",
@@ -1445,6 +1459,11 @@ class HttpConnection(asyncio.Protocol):
     def abort(self) -> None:
         """Close at once, dropping whatever is still unsent."""
         self._abort()
+
+
+def _family(transport: asyncio.BaseTransport) -> int:
+    sock = transport.get_extra_info("socket")
+    return int(sock.family) if sock is not None else -1
 
 
 def _address(value: object) -> tuple[str, int] | None:

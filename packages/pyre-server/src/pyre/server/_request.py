@@ -24,6 +24,8 @@ from pyre.spec import (
     read_to_end,
 )
 
+from ._proxy import forwarded
+
 if TYPE_CHECKING:
     from ._protocol import HttpConnection
 
@@ -145,6 +147,42 @@ class HttpRequest:
         await self._connection.send_interim(self, status, headers)
 
 
+class ForwardedRequest(HttpRequest):
+    """A request from a trusted proxy: client, scheme and authority as it forwarded them.
+
+    The connection picks this class once, when its peer is trusted, so a request
+    from anyone else pays nothing for proxy headers (``_proxy``).
+    """
+
+    __slots__ = ("client", "scheme")
+
+    client: tuple[str, int] | None
+    scheme: str
+
+    def __init__(
+        self,
+        connection: HttpConnection,
+        method: str,
+        target: bytes,
+        http_version: str,
+        raw_path: bytes,
+        query: bytes,
+        authority: str | None,
+        raw_headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+    ) -> None:
+        super().__init__(
+            connection, method, target, http_version, raw_path, query, authority, raw_headers, keep_alive
+        )
+        proxies = connection.shared.proxies
+        assert proxies is not None  # only a connection from a trusted peer makes these
+        client, scheme, host = forwarded(raw_headers, proxies)
+        self.client = client or super().client
+        self.scheme = scheme or super().scheme
+        if host is not None:
+            self.authority = host
+
+
 class HttpsRequest(HttpRequest):
     """A request that arrived over TLS: its scheme, and its connection's ``pyre.tls`` data.
 
@@ -158,6 +196,12 @@ class HttpsRequest(HttpRequest):
     @property
     def extensions(self) -> Mapping[str, object]:  # type: ignore[override]  # read-only here
         return self._connection.tls_extensions or _NO_EXTENSIONS
+
+
+class ForwardedHttpsRequest(ForwardedRequest, HttpsRequest):
+    """A request over TLS from a trusted proxy."""
+
+    __slots__ = ()
 
 
 class EmptyBody:
