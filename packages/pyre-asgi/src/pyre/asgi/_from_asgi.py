@@ -38,12 +38,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 
 from pyre.spec import (
     EXT_EARLY_HINTS,
+    EXT_TLS,
     EXT_UPGRADE,
     ClientDisconnected,
     FileBody,
@@ -61,6 +62,7 @@ from ._lifespan import LifespanRunner
 from ._messages import body_bytes, final_status, header_pairs
 from ._paths import asgi_paths
 from ._stepping import AppStepper, drive
+from ._tls import asgi_tls
 from ._types import ASGI_VERSION, HTTP_SPEC_VERSION, Message
 from ._websocket import is_websocket_request, serve_websocket
 
@@ -100,6 +102,10 @@ class FromASGI:
         self._info: ServerInfo | None = None
         self._extensions: dict[str, object] = {}
         self._upgrades = False
+        self._tls = False
+        # ASGI's tls extension, for the connection whose pyre.tls mapping this is.
+        self._tls_session: object = None
+        self._tls_extensions: dict[str, object] = {}
 
     def lifespan(self, server: ServerInfo, state: SpecState, /) -> AbstractAsyncContextManager[None]:
         """The ASGI lifespan protocol: startup on enter, shutdown on exit, ``state`` shared."""
@@ -110,6 +116,7 @@ class FromASGI:
         if info is not self._info:
             self._extensions = scope_extensions(info)
             self._upgrades = info.supports(EXT_UPGRADE)
+            self._tls = info.supports(EXT_TLS)
             self._info = info
         headers = [(name.lower(), value) for name, value in request.headers.raw]
         if self._upgrades and is_websocket_request(request, headers):
@@ -134,7 +141,7 @@ class FromASGI:
             "client": request.client,
             "server": request.server,
             "state": dict(request.state),
-            "extensions": self._extensions,
+            "extensions": self._scope_extensions_over_tls(request) if self._tls else self._extensions,
         }
         exchange.coro = self.app(scope, exchange.receive, exchange.send).__await__()
         try:
@@ -160,6 +167,18 @@ class FromASGI:
             body = parts[0] if len(parts) == 1 else b"".join(parts)
             return Response(exchange.status, exchange.headers, body)
         return exchange.response()
+
+    def _scope_extensions_over_tls(self, request: Request) -> dict[str, object]:
+        """The extensions with ASGI's ``tls`` for the request's connection: the server gives
+        each connection one ``pyre.tls`` mapping, so this is built once per connection while
+        its requests follow each other."""
+        session = request.extensions.get(EXT_TLS)
+        if not isinstance(session, Mapping):  # a request that did not arrive over TLS
+            return self._extensions
+        if session is not self._tls_session:
+            self._tls_extensions = {**self._extensions, "tls": asgi_tls(session)}
+            self._tls_session = session
+        return self._tls_extensions
 
 
 def scope_extensions(info: ServerInfo) -> dict[str, object]:
