@@ -420,3 +420,23 @@ async def test_websocket_path_includes_the_root_path() -> None:
         b"/api/ws",
         "/api",
     )
+
+
+async def test_ws_max_size_bounds_a_message_and_its_fragments() -> None:
+    seen.clear()
+    async with Driver(from_asgi(echo, ws_max_size=10), server_info=UPGRADING) as driver:
+        response = await driver.app(driver.build("GET", "/ws", headers=HANDSHAKE))
+    assert response.upgrade is not None
+    pipe = Pipe()
+    endpoint = asyncio.ensure_future(response.upgrade(pipe))
+    pipe.send_frame(0x1, b"0123456789")  # exactly the limit: delivered
+    assert await pipe.frame() == (0x1, b"0123456789")
+    pipe.send_frame(0x1, b"012345", fin=False)
+    pipe.send_frame(0x0, b"6789a")  # 11 bytes in all: 1009 (message too big)
+    opcode, payload = await pipe.frame()
+    assert (opcode, payload[:2]) == (0x8, struct.pack("!H", 1009))
+    pipe.hang_up()
+    await endpoint
+    assert seen[-1]["code"] == 1009
+    with pytest.raises(ValueError, match="ws_max_size"):
+        from_asgi(echo, ws_max_size=0)

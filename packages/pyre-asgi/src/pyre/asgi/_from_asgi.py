@@ -64,7 +64,7 @@ from ._paths import asgi_paths
 from ._stepping import AppStepper, drive
 from ._tls import asgi_tls
 from ._types import ASGI_VERSION, HTTP_SPEC_VERSION, Message
-from ._websocket import is_websocket_request, serve_websocket
+from ._websocket import MAX_MESSAGE, is_websocket_request, serve_websocket
 
 logger = logging.getLogger("pyre.asgi")
 
@@ -89,16 +89,22 @@ NO_CONTENT_STATUSES: Final = frozenset({204, 304})
 _ASGI_INFO: Final = {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION}
 
 
-def from_asgi(app: Any) -> FromASGI:
-    """A pyre-spec application (with ``lifespan``) serving the ASGI 3 or ASGI 2 application ``app``."""
-    return FromASGI(app)
+def from_asgi(app: Any, *, ws_max_size: int = MAX_MESSAGE) -> FromASGI:
+    """A pyre-spec application (with ``lifespan``) serving the ASGI 3 or ASGI 2 application ``app``.
+
+    ``ws_max_size``: the largest WebSocket message, in bytes (uvicorn's ``--ws-max-size``).
+    """
+    if ws_max_size <= 0:
+        raise ValueError("ws_max_size must be positive")
+    return FromASGI(app, ws_max_size=ws_max_size)
 
 
 class FromASGI:
     """A pyre-spec application that runs an ASGI application once per request."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, ws_max_size: int = MAX_MESSAGE) -> None:
         self.app = as_asgi3(app)
+        self.ws_max_size = ws_max_size
         self._info: ServerInfo | None = None
         self._extensions: dict[str, object] = {}
         self._upgrades = False
@@ -120,7 +126,7 @@ class FromASGI:
             self._info = info
         headers = [(name.lower(), value) for name, value in request.headers.raw]
         if self._upgrades and is_websocket_request(request, headers):
-            return await serve_websocket(self.app, request, headers)
+            return await serve_websocket(self.app, request, headers, self.ws_max_size)
         exchange = Exchange(request)
         root_path = request.root_path
         if root_path:

@@ -130,9 +130,10 @@ class FrameError(Exception):
 class FrameReader:
     """Frames from the client's side of a ByteStream (section 5.2)."""
 
-    def __init__(self, stream: ByteStream) -> None:
+    def __init__(self, stream: ByteStream, max_size: int) -> None:
         self.stream = stream
         self.buffer = bytearray()
+        self.max_size = max_size
 
     async def _take(self, count: int) -> bytes:
         while len(self.buffer) < count:
@@ -160,7 +161,7 @@ class FrameReader:
             (length,) = struct.unpack("!Q", await self._take(8))
         if opcode >= CLOSE and (length > 125 or not fin):
             raise FrameError(PROTOCOL_ERROR, "control frames are short and not fragmented")
-        if length > MAX_MESSAGE:
+        if length > self.max_size:
             raise FrameError(TOO_BIG, "message too big")
         mask = await self._take(4)
         return fin, opcode, unmask(await self._take(length), mask)
@@ -203,12 +204,17 @@ def websocket_scope(request: Request, headers: list[tuple[bytes, bytes]]) -> dic
     }
 
 
-async def serve_websocket(app: ASGIApp, request: Request, headers: list[tuple[bytes, bytes]]) -> Response:
-    """Run ``app`` on the WebSocket handshake ``request``: the handshake's answer for the server."""
+async def serve_websocket(
+    app: ASGIApp, request: Request, headers: list[tuple[bytes, bytes]], max_size: int = MAX_MESSAGE
+) -> Response:
+    """Run ``app`` on the WebSocket handshake ``request``: the handshake's answer for the server.
+
+    A message larger than ``max_size`` bytes closes the connection with 1009 (section 7.4.1).
+    """
     refusal = handshake_error(request)
     if refusal is not None:
         return refusal
-    session = WebSocketSession(request)
+    session = WebSocketSession(request, max_size)
     session.coro = app(websocket_scope(request, headers), session.receive, session.send).__await__()
     await drive(session, GOAL_ANSWER)
     return session.answer()
@@ -231,11 +237,13 @@ class WebSocketSession(AppStepper):
         "close_code",
         "close_reason",
         "sent_close",
+        "max_size",
     )
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, max_size: int) -> None:
         super().__init__()
         self.request = request
+        self.max_size = max_size
         self.phase = CONNECTING
         self.connected = False
         self.accept_headers: list[tuple[bytes, bytes]] = []
@@ -280,7 +288,7 @@ class WebSocketSession(AppStepper):
     async def run(self, stream: ByteStream) -> None:
         """``Response.upgrade``: be the WebSocket endpoint until the app and the closing handshake end."""
         self.stream = stream
-        self.reader = FrameReader(stream)
+        self.reader = FrameReader(stream, self.max_size)
         self.phase = OPEN
         self._settle()
         try:
@@ -368,7 +376,7 @@ class WebSocketSession(AppStepper):
             else:
                 raise FrameError(PROTOCOL_ERROR, f"unknown opcode {opcode}")
             size += len(payload)
-            if size > MAX_MESSAGE:
+            if size > self.max_size:
                 raise FrameError(TOO_BIG, "message too big")
             fragments.append(payload)
             if fin:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import logging
 import os
+import platform
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import fields
@@ -17,11 +19,15 @@ from typing import Any
 
 from pyre.spec import Application
 
+from .__about__ import __version__
 from ._config import Config
 from ._errors import AppLoadError, ServerError
 
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-INTERFACES = ("auto", "pyre", "asgi")
+logger = logging.getLogger("pyre.server")
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+# asgi3 and asgi2 are uvicorn's names: pyre-asgi serves both.
+INTERFACES = ("auto", "pyre", "asgi", "asgi3", "asgi2")
 
 # The first file descriptor systemd passes with socket activation.
 SD_LISTEN_FDS_START = 3
@@ -70,6 +76,177 @@ _SWITCHES: list[tuple[str, str]] = [
     # Proxy headers
     ("proxy-headers", "take client address, scheme and host from Forwarded/X-Forwarded-* of trusted peers"),
 ]
+
+
+# uvicorn's other flags (docs/server/uvicorn-flags.md) -------------------------------------------
+_SWITCHES += [("date-header", "send a 'date' header")]
+LIFESPAN_MODES = ("auto", "on", "off")
+# uvicorn options that choose what pyre-server has one of, or tune what it does not do:
+# accepted, so that a uvicorn command line works unchanged, and ignored with a warning.
+# (flag, takes a value, why ignored)
+_IGNORED_FLAGS: list[tuple[str, bool, str]] = [
+    ("loop", True, "pyre-server runs on uvloop when it is installed, else asyncio"),
+    ("http", True, "pyre-server has its own HTTP/1.1 implementation"),
+    ("http2", False, "pyre-server speaks HTTP/1.1 only"),
+    ("ws", True, "pyre-asgi has its own WebSocket implementation"),
+    ("ws-max-queue", True, "pyre-asgi hands each message to the app as it is received"),
+    ("ws-per-message-deflate", True, "pyre-asgi negotiates no WebSocket extensions"),
+    ("ws-ping-interval", True, "pyre-asgi answers the client's pings but sends none"),
+    ("ws-ping-timeout", True, "pyre-asgi answers the client's pings but sends none"),
+    ("h11-max-incomplete-event-size", True, "see --limit-request-line and --limit-header-size"),
+    ("reset-contextvars", False, "each request runs in a copy of the server's context"),
+]
+
+
+class _Ignored(argparse.Action):
+    """Accepts a uvicorn option pyre-server has no use for, to warn about once logging is set up."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        namespace.ignored.append(f"{option} is ignored: {self.help}")
+
+
+def _add_uvicorn_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument(
+        "--app-dir",
+        default=None,
+        help="look for MODULE in this directory (default: the current one) [PYRE_APP_DIR]",
+    )
+    parser.add_argument(
+        "--env-file",
+        default=None,
+        help="read environment variables from this dotenv file (needs pyre-server[dotenv]); "
+        "variables already set win [PYRE_ENV_FILE]",
+    )
+    parser.add_argument(
+        "--log-config",
+        default=None,
+        help="logging configuration file: .json or .yaml (dictConfig; YAML needs PyYAML), "
+        "else INI (fileConfig) [PYRE_LOG_CONFIG]",
+    )
+    parser.add_argument(
+        "--use-colors",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="colour level names in the default log format (default: when stderr is a terminal) "
+        "[PYRE_USE_COLORS]",
+    )
+    parser.add_argument(
+        "--header",
+        dest="headers",
+        action="append",
+        default=None,
+        metavar="NAME:VALUE",
+        help="add this field to every response; repeatable (default: none) "
+        "[PYRE_HEADER, several separated by newlines]",
+    )
+    parser.add_argument(
+        "--lifespan",
+        choices=LIFESPAN_MODES,
+        default=None,
+        help="run the app's lifespan if it has one, require one, or never run it "
+        "(default: auto) [PYRE_LIFESPAN]",
+    )
+    parser.add_argument(
+        "--timeout-graceful-shutdown",
+        dest="timeout_drain",
+        type=float,
+        default=None,
+        help="uvicorn's name for --timeout-drain [PYRE_TIMEOUT_DRAIN]",
+    )
+    parser.add_argument(
+        "--reload-dir",
+        dest="reload_dirs",
+        action="append",
+        default=None,
+        help="with --reload, watch this directory; repeatable (default: the current one) "
+        "[PYRE_RELOAD_DIR, several separated by spaces]",
+    )
+    parser.add_argument(
+        "--reload-include",
+        dest="reload_includes",
+        action="append",
+        default=None,
+        help="with --reload, also watch files matching this glob; repeatable (default: *.py) "
+        "[PYRE_RELOAD_INCLUDE, several separated by spaces]",
+    )
+    parser.add_argument(
+        "--reload-exclude",
+        dest="reload_excludes",
+        action="append",
+        default=None,
+        help="with --reload, ignore files and directories matching this glob; repeatable "
+        "(default: .* .py[cod] .sw.* ~*) [PYRE_RELOAD_EXCLUDE, several separated by spaces]",
+    )
+    parser.add_argument(
+        "--reload-delay",
+        type=float,
+        default=None,
+        help="with --reload, seconds between checks for changes (default: 0.25) [PYRE_RELOAD_DELAY]",
+    )
+    parser.add_argument(
+        "--ws-max-size",
+        type=int,
+        default=None,
+        help="largest WebSocket message in bytes, for ASGI apps (default: 16777216) [PYRE_WS_MAX_SIZE]",
+    )
+    for flag, takes_value, why in _IGNORED_FLAGS:
+        parser.add_argument(
+            f"--{flag}",
+            action=_Ignored,
+            nargs=None if takes_value else 0,
+            metavar="VALUE" if takes_value else None,
+            help=why,
+        )
+    parser.set_defaults(ignored=[])
+
+
+def _fill_uvicorn_flags(args: argparse.Namespace, environ: dict[str, str]) -> None:
+    """After the environment filled the flags: defaults, and values Config does not check."""
+    args.headers = tuple(_header(text) for text in args.headers or ())
+    for name in ("reload_dirs", "reload_includes", "reload_excludes"):
+        if getattr(args, name) is None:
+            setattr(args, name, [])
+    if args.reload_delay is None:
+        args.reload_delay = 0.25
+    if args.reload_delay <= 0:
+        raise ValueError("--reload-delay must be positive")
+    if args.ws_max_size is not None and args.ws_max_size <= 0:
+        raise ValueError("--ws-max-size must be positive")
+    if args.interface in ("asgi3", "asgi2"):
+        args.interface = "asgi"
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise ValueError(f"--header {text!r} is not NAME:VALUE")
+    return name.strip(), value.strip()
+
+
+def load_env_file(path: str, environ: dict[str, str]) -> None:
+    """Set the dotenv file's variables in ``os.environ`` and ``environ``, where not set already."""
+    try:
+        from dotenv import dotenv_values
+    except ImportError:
+        raise ValueError("--env-file needs python-dotenv: pip install 'pyre-server[dotenv]'") from None
+    if not os.path.isfile(path):
+        raise ValueError(f"--env-file {path}: no such file")
+    for name, value in dotenv_values(path).items():
+        if value is not None and name not in environ:
+            environ[name] = os.environ[name] = value
+
+
+def version_text() -> str:
+    implementation = platform.python_implementation()
+    return (
+        f"pyre-server {__version__} with {implementation} {platform.python_version()} on {platform.system()}"
+    )
+
+
+# -------------------------------------------------------------------------------------------------
 
 
 def env_name(flag: str) -> str:
@@ -125,8 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--reload",
         action="store_true",
         default=None,
-        help="restart when a .py file under the current directory changes; development only [PYRE_RELOAD]",
+        help="restart when a watched file changes (see --reload-*); development only [PYRE_RELOAD]",
     )
+    _add_uvicorn_flags(parser)
     return parser
 
 
@@ -134,8 +312,10 @@ def parse(argv: Sequence[str], environ: dict[str, str]) -> tuple[argparse.Namesp
     """Arguments, with environment variables filling what the command line left out."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    environ = dict(environ)
     try:
         _fill_from_environment(args, environ)
+        _fill_uvicorn_flags(args, environ)
     except (ValueError, argparse.ArgumentTypeError) as error:
         parser.error(str(error))
     if not args.app:
@@ -161,6 +341,9 @@ def _fill_from_environment(args: argparse.Namespace, environ: dict[str, str]) ->
             except ValueError:
                 raise ValueError(f"{env_name(flag)}={value!r} is not valid") from None
 
+    fill("env_file", "env-file", str)
+    if args.env_file is not None:
+        load_env_file(args.env_file, environ)
     fill("app", "app", str)
     for flag, kind, _ in _CONFIG_FLAGS:
         fill(flag.replace("-", "_"), flag, kind)
@@ -180,6 +363,17 @@ def _fill_from_environment(args: argparse.Namespace, environ: dict[str, str]) ->
         args.fd = SD_LISTEN_FDS_START
     fill("interface", "interface", _choice(INTERFACES))
     fill("log_level", "log-level", _choice(LOG_LEVELS))
+    # uvicorn's other flags
+    fill("app_dir", "app-dir", str)
+    fill("log_config", "log-config", str)
+    fill("use_colors", "use-colors", _env_bool)
+    fill("headers", "header", lambda value: [line for line in value.splitlines() if line.strip()])
+    fill("lifespan", "lifespan", _choice(LIFESPAN_MODES))
+    for flag in ("reload-dir", "reload-include", "reload-exclude"):
+        fill(flag.replace("-", "_") + "s", flag, str.split)
+    fill("reload_delay", "reload-delay", float)
+    fill("ws_max_size", "ws-max-size", int)
+    args.log_level_given = args.log_level is not None
     args.interface = args.interface or "auto"
     args.log_level = args.log_level or "info"
 
@@ -193,7 +387,9 @@ def _choice(choices: Sequence[str]) -> Callable[[str], str]:
     return convert
 
 
-def load_app(spec: str, *, factory: bool, interface: str) -> Application:
+def load_app(
+    spec: str, *, factory: bool, interface: str, asgi_options: dict[str, Any] | None = None
+) -> Application:
     """Import ``MODULE:ATTR`` (ATTR may be dotted) and adapt it to pyre-spec."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
@@ -215,10 +411,10 @@ def load_app(spec: str, *, factory: bool, interface: str) -> Application:
         if not callable(target):
             raise AppLoadError(f"{spec} is not callable, so cannot be a --factory")
         target = target()
-    return adapt(target, interface, spec)
+    return adapt(target, interface, spec, asgi_options)
 
 
-def adapt(target: Any, interface: str, spec: str) -> Application:
+def adapt(target: Any, interface: str, spec: str, asgi_options: dict[str, Any] | None = None) -> Application:
     """The app itself for a pyre-spec app; for ASGI, pyre-asgi's wrapper (imported only then).
 
     ``auto`` asks pyre-asgi's own detector (``pyre.asgi.is_asgi_app``), so the CLI
@@ -235,7 +431,7 @@ def adapt(target: Any, interface: str, spec: str) -> Application:
         return target  # type: ignore[no-any-return]
     if interface == "auto" and not asgi.is_asgi_app(target):
         return target  # type: ignore[no-any-return]
-    return asgi.from_asgi(target)  # type: ignore[no-any-return]
+    return asgi.from_asgi(target, **(asgi_options or {}))  # type: ignore[no-any-return]
 
 
 def _import_pyre_asgi() -> Any:
@@ -270,15 +466,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments[:1] == ["serve"]:
         arguments = arguments[1:]
     args, config = parse(arguments, dict(os.environ))
-    from ._server import configure_logging, run
+    from ._logging import configure_logging
+    from ._server import run
 
-    configure_logging(args.log_level)
-    if args.reload:
-        from ._reload import run_reloading
-
-        return run_reloading(arguments)
     try:
-        app = load_app(args.app, factory=bool(args.factory), interface=args.interface)
+        configure_logging(
+            args.log_level if args.log_level_given else None,
+            use_colors=args.use_colors,
+            config_file=args.log_config,
+        )
+    except ServerError as error:
+        print(f"pyre: error: {error}", file=sys.stderr)
+        return 1
+    for warning in args.ignored:
+        logger.warning(warning)
+    if args.reload:
+        from ._reload import Watch, run_reloading
+
+        try:
+            watch = Watch.from_flags(
+                args.reload_dirs, args.reload_includes, args.reload_excludes, args.reload_delay
+            )
+        except ValueError as error:
+            print(f"pyre: error: {error}", file=sys.stderr)
+            return 1
+        return run_reloading(arguments, watch)
+    if args.app_dir:
+        sys.path.insert(0, os.path.abspath(args.app_dir))
+    asgi_options = {} if args.ws_max_size is None else {"ws_max_size": args.ws_max_size}
+    try:
+        app = load_app(
+            args.app, factory=bool(args.factory), interface=args.interface, asgi_options=asgi_options
+        )
         run(app, config)
     except ServerError as error:
         print(f"pyre: error: {error}", file=sys.stderr)

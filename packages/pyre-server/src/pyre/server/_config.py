@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ._proxy import TrustedProxies
+from ._response import extra_header_line
 
 # TLS: the ssl_version numbers (ssl.PROTOCOL_*) taken for uvicorn's sake.  The generic server
 # protocols negotiate TLS 1.2 or 1.3; PROTOCOL_TLSv1_2 keeps to 1.2; older ones are refused.
@@ -95,6 +96,15 @@ class Config:
     ssl_ciphers: str | None = None
     """OpenSSL cipher list for TLS 1.2 (TLS 1.3's suites are OpenSSL's); ``None``: Python's default."""
 
+    # uvicorn's response-head and lifespan flags
+    date_header: bool = True
+    """Send a ``date`` header (one the app sends wins)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """``(name, value)`` fields added to every response, the server's own error responses too."""
+    lifespan: str = "auto"
+    """``auto``: run the app's lifespan if it has one; ``on``: fail to start if it has none;
+    ``off``: never run it."""
+
     def __post_init__(self) -> None:
         for name in ("limit_request_line", "limit_header_size", "limit_header_count", "limit_body_size"):
             if getattr(self, name) <= 0:
@@ -116,6 +126,15 @@ class Config:
             raise ValueError("limit_max_requests must be positive")
         if self.limit_max_requests_jitter < 0:
             raise ValueError("limit_max_requests_jitter must not be negative")
+        # uvicorn's response-head and lifespan flags
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is not from 0 to 65535")
+        if self.backlog <= 0:
+            raise ValueError("backlog must be positive")
+        if self.lifespan not in ("auto", "on", "off"):
+            raise ValueError(f"lifespan must be auto, on or off, not {self.lifespan!r}")
+        for name, value in self.headers:
+            extra_header_line(name, value)
         # TLS
         if self.ssl_certfile is None:
             for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):

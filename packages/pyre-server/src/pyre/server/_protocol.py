@@ -87,6 +87,7 @@ from ._response import (
     date_line,
     declared_length,
     error_response,
+    extra_header_line,
     field_lines,
     header_line,
     status_line,
@@ -174,6 +175,8 @@ class Shared:
         self.now = loop.time()
         self.date = b""
         self.server_line = b"server: pyre\r\n" if config.server_header else b""
+        # --header: the operator's fields, sent whatever the app sends.
+        self.extra_lines = b"".join(extra_header_line(name, value) for name, value in config.headers)
         self._date_second = -1
         self.heads: dict[tuple[object, ...], tuple[bytes, bool]] = {}
         self.refresh()
@@ -184,7 +187,7 @@ class Shared:
         wall = time.time()
         if int(wall) != self._date_second:
             self._date_second = int(wall)
-            self.date = date_line(wall)
+            self.date = date_line(wall) if self.config.date_header else b""
             self.heads.clear()
         for connection in [c for c in self.connections if 0.0 < c.deadline <= self.now]:
             connection.timed_out()
@@ -975,6 +978,7 @@ class HttpConnection(asyncio.Protocol):
                 )
         lines.append(date)
         lines.append(server)
+        lines.append(self.shared.extra_lines)
         if framing == FIXED:
             assert length is not None
             lines.append(b"content-length: %d\r\n" % length)
@@ -1269,7 +1273,7 @@ class HttpConnection(asyncio.Protocol):
         transport.abort()
 
     def _error(self, status: int, reason: str, close: bool = True) -> bytes:
-        date = self.shared.date
+        date = self.shared.date + self.shared.extra_lines
         if status == 503:
             # RFC 9110 section 10.2.3: when the client may try again (elsewhere, or once restarted).
             date += RETRY_AFTER_LINE

@@ -123,6 +123,21 @@ def header_line(pair: tuple[bytes, bytes]) -> tuple[bytes, int]:
     return cached
 
 
+def extra_header_line(name: str, value: str) -> bytes:
+    """The wire form of a field the server adds to every response (``Config.headers``).
+
+    Raises ``ValueError`` for what is not a valid field, or one that frames the message.
+    """
+    try:
+        pair = (name.lower().encode("ascii"), value.strip().encode("latin-1"))
+        line, kind = header_line(pair)
+    except (UnicodeEncodeError, InvalidResponse) as error:
+        raise ValueError(f"header {name!r}: {error}") from None
+    if kind in (CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION):
+        raise ValueError(f"header {name!r} is the server's to send")
+    return line
+
+
 def declared_length(headers: RawHeaders) -> int | None:
     """The app's ``content-length``, if it gave one (pyre spec PYRE-FRAME-2: once, ``1*DIGIT``)."""
     check_fields(headers, "headers")

@@ -10,7 +10,6 @@ import random
 import signal
 import socket
 import stat
-import sys
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Final
@@ -134,7 +133,11 @@ class Server:
         """Enter the app's lifespan in a task of its own, so that startup and shutdown
         run in one task (anyio cancel scopes, task groups) whoever calls stop()."""
         app = self.app
+        if self.config.lifespan == "off":
+            return
         if not isinstance(app, HasLifespan):
+            if self.config.lifespan == "on":
+                raise StartupError("lifespan is on, but the application has no lifespan method")
             return
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         stop = self._lifespan_stop = asyncio.Event()
@@ -318,14 +321,3 @@ def run(app: Application, config: Config | None = None, **options: Any) -> None:
         raise TypeError("give either a Config or Config fields, not both")
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(serve(app, config))
-
-
-def configure_logging(level: str) -> None:
-    """Readable default logging for the command line: ``LEVEL: message`` on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
-    for name in ("pyre.server", "pyre.server.access"):
-        log = logging.getLogger(name)
-        log.handlers[:] = [handler]
-        log.setLevel(level.upper())
-        log.propagate = False
