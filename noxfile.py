@@ -120,7 +120,7 @@ TORTURE_PEERS = ["uvicorn[standard]>=0.30", "granian>=1.6", "h11>=0.14"]
 
 @nox.session(python=PYTHON)
 def torture(session: nox.Session) -> None:
-    """Attacks on live server processes (torture/): ``-- --soak`` for the long mode (about an hour),
+    """Attacks on live server processes (torture/): ``-- --soak`` for the long mode (~15 minutes),
     ``-- --write-report`` to regenerate docs/reliability.md from the run."""
     session.install(*TEST_TOOLS, *TORTURE_PEERS)
     install_packages(session, "spec", "server", "asgi")

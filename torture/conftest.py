@@ -1,8 +1,8 @@
 """The torture suite: attacks on real server processes over loopback, and the report they produce.
 
 ``pytest torture`` (``nox -s torture``) is the bounded quick mode CI runs; ``--soak`` multiplies the
-loads (about an hour); ``--write-report`` writes the table to ``docs/reliability.md`` instead of a
-temporary file.
+loads (about 15 minutes on two cores); ``--write-report`` writes the table to ``docs/reliability.md``
+instead of a temporary file.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ PAGE = HERE.parent / "docs" / "reliability.md"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("torture")
-    group.addoption("--soak", action="store_true", help="long mode: far larger loads (about an hour)")
+    group.addoption(
+        "--soak", action="store_true", help="long mode: far larger loads (about 15 minutes on two cores)"
+    )
     group.addoption(
         "--write-report",
         action="store_true",
