@@ -216,6 +216,7 @@ BENCH_PEERS = [
     "blacksheep==2.6.4",
     "falcon==4.4.0",
     "matplotlib==3.11.2",
+    "trustme==1.2.1",
 ]
 
 

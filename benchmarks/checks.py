@@ -68,15 +68,16 @@ def read_chunked(stream: BinaryIO) -> bytes:
     return b"".join(chunks)
 
 
-def check(scenario: Scenario, port: int) -> None:
+def check(scenario: Scenario, port: int, tls: bool = False) -> None:
     """Raise :class:`WrongAnswer` unless the server answers the case correctly.
 
     Keep-alive cases send the request twice on one connection; pipelined cases
     send the whole batch in one write; ``Connection: close`` cases also expect
-    the server to close the connection after answering.
+    the server to close the connection after answering.  ``tls``: over TLS, trusting
+    the TLS targets' CA.
     """
     request = encode_request(scenario)
-    with socket.create_connection((HOST, port), timeout=TIMEOUT_SECONDS) as sock:
+    with _connect(port, tls) as sock:
         stream = sock.makefile("rb")
         if scenario.pipeline > 1:
             sock.sendall(request * scenario.pipeline)
@@ -91,6 +92,15 @@ def check(scenario: Scenario, port: int) -> None:
             expect_reply(scenario, reply, number)
         if scenario.close and stream.read(1) != b"":
             raise WrongAnswer("connection still open after `Connection: close`")
+
+
+def _connect(port: int, tls: bool) -> socket.socket:
+    sock = socket.create_connection((HOST, port), timeout=TIMEOUT_SECONDS)
+    if not tls:
+        return sock
+    from .tls import client_context
+
+    return client_context().wrap_socket(sock, server_hostname=HOST)
 
 
 def expect_reply(scenario: Scenario, reply: Reply, number: int) -> None:

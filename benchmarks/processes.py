@@ -54,6 +54,8 @@ def preflight(target: Target) -> None:
     """Import the app in a throwaway interpreter, to report a missing package in one line."""
     module, _, attribute = target.app.partition(":")
     probe = f"import importlib; getattr(importlib.import_module({module!r}), {attribute!r})"
+    if target.tls:  # the certificate is made with trustme (benchmarks.tls)
+        probe += "; import trustme"
     completed = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,

@@ -18,7 +18,7 @@ from typing import Any
 from .machine import versions
 from .runner import Case, Settings
 from .scenarios import MEMORY_DESCRIPTION, Scenario
-from .targets import FRAMEWORK_BASELINE, Target, baseline
+from .targets import FRAMEWORK_BASELINE, TLS_FAMILY, Target, baseline
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,9 @@ def median(results: Mapping[str, Any], target: str, metric: str = "rps") -> floa
 
 def add_ratios(results: dict[str, dict[str, Any]], targets: list[Target]) -> None:
     for target in targets:
-        result = results[target.name]
+        result = results.get(target.name)
         rps = median(results, target.name)
-        if rps is None:
+        if result is None or rps is None:  # not run (a target of a few scenarios), or no number
             continue
         base = median(results, baseline(target))
         if base:
@@ -140,7 +140,7 @@ def add_ratios(results: dict[str, dict[str, Any]], targets: list[Target]) -> Non
             if base_p99 and p99 is not None:
                 result["p99_x_uvicorn"] = p99 / base_p99
         starlette = median(results, FRAMEWORK_BASELINE)
-        if target.family != "raw" and starlette:
+        if target.family not in ("raw", TLS_FAMILY) and starlette:
             result["x_starlette"] = rps / starlette
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import checks, memory, processes, wrk
 from .processes import ServerProcess, Unavailable
-from .scenarios import PLAINTEXT, Scenario
+from .scenarios import MEMORY, PLAINTEXT, Scenario
 from .targets import Target
 
 
@@ -117,17 +117,18 @@ class Run:
         return server
 
     def run_scenario(self, scenario: Scenario) -> dict[str, Case]:
-        cases = {target.name: Case() for target in self.targets}
+        targets = [target for target in self.targets if target.runs(scenario.name)]
+        cases = {target.name: Case() for target in targets}
         script = wrk.write_script(scenario, self.work)
         timed: list[Target] = []
-        for target in self.targets:
+        for target in targets:
             case = cases[target.name]
             server = self.live(target)
             if server is None:
                 case.fail("unavailable", self.unavailable[target.name])
                 continue
             try:
-                checks.check(scenario, server.port)
+                checks.check(scenario, server.port, target.tls)
             except checks.WrongAnswer as error:
                 case.fail("wrong", str(error))
             except (OSError, ValueError) as error:
@@ -163,7 +164,9 @@ class Run:
             return None
         cpu_before = processes.tree_cpu_seconds(server.pid)
         try:
-            sample = wrk.run(self.wrk, script, scenario, server.port, seconds, self.settings.load_core)
+            sample = wrk.run(
+                self.wrk, script, scenario, server.port, seconds, self.settings.load_core, target.tls
+            )
         except (RuntimeError, OSError) as error:
             case.fail("failed", str(error))
             return None
@@ -182,6 +185,8 @@ class Run:
         """Each target freshly started, so that its idle RSS is comparable."""
         results: dict[str, dict[str, Any]] = {}
         for target in self.targets:
+            if not target.runs(MEMORY):
+                continue
             if target.name in self.unavailable:
                 results[target.name] = {"status": "unavailable", "reason": self.unavailable[target.name]}
                 continue

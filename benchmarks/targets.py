@@ -27,9 +27,21 @@ class Target:
     family: str
     distributions: tuple[str, ...]
     """Distributions whose versions the report names."""
+    tls: bool = False
+    """Served over TLS with the certificate of :mod:`benchmarks.tls`; wrk connects with https."""
+    scenarios: tuple[str, ...] | None = None
+    """The only scenarios this target runs; ``None``: all of them."""
 
     def command(self, port: int) -> list[str]:
-        return SERVER_COMMANDS[self.server](self, port)
+        command = SERVER_COMMANDS[self.server](self, port)
+        if self.tls:
+            from .tls import server_flags
+
+            command += server_flags()
+        return command
+
+    def runs(self, scenario: str) -> bool:
+        return self.scenarios is None or scenario in self.scenarios
 
 
 def _pyre(target: Target, port: int) -> list[str]:
@@ -104,6 +116,16 @@ TARGETS: list[Target] = [
         ("blacksheep", "BlackSheep on uvicorn", "uvicorn", "asgi", "blacksheep_app", "blacksheep",
          "blacksheep"),
         ("falcon", "Falcon (ASGI) on uvicorn", "uvicorn", "asgi", "falcon_app", "falcon", "falcon"),
+    ]
+]
+# TLS: plaintext over HTTPS, pyre-server against uvicorn with the same certificate.
+TLS_FAMILY = "tls"
+TARGETS += [
+    Target(name, label, server, interface, f"benchmarks.apps.{module}:app", TLS_FAMILY,
+           (*SERVER_DISTRIBUTIONS[server], "trustme"), tls=True, scenarios=("plaintext",))
+    for name, label, server, interface, module in [
+        ("pyre-tls", "pyre-spec app on pyre-server over TLS", "pyre", "pyre", "pyre_native"),
+        ("uvicorn-tls", "raw ASGI app on uvicorn over TLS", "uvicorn", "asgi", "raw_asgi"),
     ]
 ]
 # fmt: on

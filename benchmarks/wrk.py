@@ -92,10 +92,19 @@ def write_script(scenario: Scenario, directory: pathlib.Path) -> pathlib.Path:
     return script
 
 
-def run(wrk: str, script: pathlib.Path, scenario: Scenario, port: int, seconds: float, core: int) -> Sample:
+def run(
+    wrk: str,
+    script: pathlib.Path,
+    scenario: Scenario,
+    port: int,
+    seconds: float,
+    core: int,
+    tls: bool = False,
+) -> Sample:
+    scheme = "https" if tls else "http"
     command = [
         "taskset", "-c", str(core), wrk, "-t1", f"-c{scenario.connections}", f"-d{seconds:g}s",
-        "--timeout", SOCKET_TIMEOUT, "--latency", "-s", str(script), f"http://{HOST}:{port}{scenario.path}",
+        "--timeout", SOCKET_TIMEOUT, "--latency", "-s", str(script), f"{scheme}://{HOST}:{port}{scenario.path}",
     ]  # fmt: skip
     before = children_cpu_seconds()
     completed = subprocess.run(
