@@ -47,3 +47,26 @@ def test_config_refuses_nonsense_limits() -> None:
     for options in ({"limit_max_requests": 0}, {"limit_max_requests_jitter": -1}):
         with pytest.raises(ValueError):
             Config(**options)  # type: ignore[arg-type]
+
+
+# A graceful drain loses no request: what a rolling restart or a recycled worker relies on
+
+
+async def test_a_connection_accepted_before_the_drain_gets_its_first_request_answered() -> None:
+    async with serve(timeout_keep_alive=60) as server, connect(server) as client:
+        await asyncio.sleep(0.05)  # accepted; the request is still on its way
+        stopping = asyncio.create_task(server.stop())
+        await asyncio.sleep(0.05)
+        await client.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        reply = await client.reply()
+        assert (reply.status, reply.body) == (200, b"Hello, world!")
+        assert reply.header(b"connection") == b"close"
+        assert await client.closed()
+        await asyncio.wait_for(stopping, 5)
+
+
+async def test_a_connection_that_sends_nothing_does_not_hold_up_the_drain() -> None:
+    async with serve(timeout_keep_alive=60) as server, connect(server) as client:
+        await asyncio.sleep(0.05)
+        await asyncio.wait_for(server.stop(), 5)  # not the keep-alive timeout
+        assert await client.closed()

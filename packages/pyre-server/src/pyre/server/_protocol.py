@@ -131,6 +131,8 @@ HEAD_BEGAN_HERE: Final = -2
 # Closing the connection once the output batch is written: not, at once, or lingering.
 NO_CLOSE, CLOSE, LINGER = range(3)
 LINGER_TIMEOUT: Final = 2.0
+# Draining: how long a connection accepted just before may take to begin its first request.
+FIRST_REQUEST_GRACE: Final = 1.0
 # Sent with every 503: seconds after which the client may retry.
 RETRY_AFTER_LINE: Final = b"retry-after: 1\r\n"
 
@@ -1418,8 +1420,18 @@ class HttpConnection(asyncio.Protocol):
         self.abort()
 
     def shutdown(self) -> None:
-        """Graceful stop: finish the request in progress; any other is answered 503."""
+        """Graceful stop: finish the request in progress; any other is answered 503.
+
+        A connection that has sent nothing yet was accepted before the listener
+        closed, and its client is sending its first request: that one is answered
+        (with ``connection: close``) if it begins within FIRST_REQUEST_GRACE.
+        Closing it unanswered would lose it, where a client retries a request only
+        on a connection that served one before (RFC 9112 section 9.3.1).
+        """
         if self.closed or self.read_closed:
+            return
+        if self.current is None and not self.in_head and self.parser.get_http_version() == "0.0":
+            self.deadline = min(self.deadline, self.shared.now + FIRST_REQUEST_GRACE)
             return
         self.draining = True
         if self.current is None:
