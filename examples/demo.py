@@ -1,4 +1,5 @@
-"""A tour of pyre-framework: ``python -m pyre.server examples.demo:app`` from the repository root.
+"""A tour of pyre-framework: ``python -m pyre.server examples.demo:app`` from the repository root
+(or ``nox -s demo``, ``nox -s demo -- --port 9000``).  ``/`` lists what there is.
 
 The write-up's seed blueprint (``examples/seed.py``) is loaded as an extension;
 the blueprints below add typed path parameters, query injection, a validated
@@ -19,6 +20,7 @@ and the OpenAPI document at ``/openapi.json``.  Try::
 from __future__ import annotations
 
 import asyncio
+import html
 import itertools
 import pathlib
 from collections.abc import AsyncIterator
@@ -130,12 +132,43 @@ class Streams(framework.Blueprint):
         return responses.EventSourceResponse(events())
 
 
+# What the index page links to: (example URL, what it shows).  Endpoints that need a
+# request body are shown as the curl command that sends one.
+EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("/hello/Ada", 'the seed extension\'s greeting (POST it {"age": 36} too)'),
+    ("/users", 'users kept in memory (POST {"name": ..., "age": ...} adds one)'),
+    ("/users?min_age=40&limit=5", "query parameters, typed and checked (try limit=0: 422)"),
+    ("/users/1", "a typed path parameter (/users/abc does not match: 404)"),
+    ("/source/demo", "this file, sent with sendfile (Range and If-None-Match work)"),
+    ("/count/5", "a streamed response"),
+    ("/ticks?count=3&interval=0.5", "server-sent events"),
+    ("/openapi.json", "the OpenAPI document"),
+)
+
+
+class Index(framework.Blueprint):
+    """``/``: a page that links to every example."""
+
+    @framework.endpoint("/", methods=["GET"], include_in_schema=False)
+    async def index(self) -> responses.HTMLResponse:
+        items = "\n".join(
+            f'<li><a href="{html.escape(url)}">{html.escape(url)}</a>: {html.escape(text)}</li>'
+            for url, text in EXAMPLES
+        )
+        page = (
+            "<!doctype html>\n<html lang=en><meta charset=utf-8><title>Pyre demo</title>\n"
+            f"<h1>Pyre demo</h1>\n<p>pyre-framework on pyre-server. Try:</p>\n<ul>\n{items}\n</ul>\n"
+        )
+        return responses.HTMLResponse(page)
+
+
 def create_app() -> App[Any]:
     """A new demo application (tests make one each; the server imports ``app``)."""
     demo = App(openapi_url="/openapi.json", title="Pyre demo", middleware=[RequestIDMiddleware()])
     demo.load_extension("examples.seed")
     demo.add_blueprint(Users(demo))
     demo.add_blueprint(Streams())
+    demo.add_blueprint(Index())
     return demo
 
 

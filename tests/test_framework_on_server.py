@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import gzip
 import hashlib
+import html
 import pathlib
 import random
 import re
@@ -288,6 +289,18 @@ async def test_unhandled_error_is_500_that_leaks_nothing() -> None:
 
 
 # -- the demo application ---------------------------------------------------------------------------------
+
+
+async def test_demo_index_links_to_every_example_and_each_link_works(demo_app: Served) -> None:
+    page = await demo_app.client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    links = [html.unescape(link) for link in re.findall(r'<a href="([^"]+)">', page.text)]
+    assert links == [url for url, _ in demo.EXAMPLES]
+    for link in links:
+        response = await demo_app.client.get(link)
+        assert response.status_code == 200, link
+        assert response.content, link
 
 
 async def test_demo_serves_the_seed_extension(demo_app: Served) -> None:
