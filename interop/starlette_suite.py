@@ -216,24 +216,7 @@ EXPECTED_ON_UVICORN: dict[str, str] = {
 }
 # Tests that fail on pyre because of an open defect: xfail(strict=False) until the fix
 # lands, then removed from here.
-IPV_FUTURE = (
-    "pyre-server answers 400 to Host: [v1.foo], an IPvFuture literal RFC 3986 section 3.2.2 "
-    "allows (found by this harness; not in issue #16)"
-)
-ASGI3_CLASS = (
-    "the app is a class whose instances are awaitable (Starlette's WebSocketEndpoint), an ASGI 3 "
-    "app to uvicorn and TestClient; pyre-asgi takes every class for ASGI 2 and calls it with the "
-    "scope alone (issue #16 item 13: one ASGI detector)"
-)
-AWAITING_FIX_ON_PYRE: dict[str, str] = {
-    "tests/test_endpoints.py::test_websocket_endpoint_on_connect[asyncio]": ASGI3_CLASS,
-    "tests/test_endpoints.py::test_websocket_endpoint_on_default[asyncio]": ASGI3_CLASS,
-    "tests/test_endpoints.py::test_websocket_endpoint_on_default_with_empty_text[asyncio]": ASGI3_CLASS,
-    "tests/test_endpoints.py::test_websocket_endpoint_on_disconnect[asyncio]": ASGI3_CLASS,
-    "tests/test_endpoints.py::test_websocket_endpoint_on_receive_json_binary[asyncio]": ASGI3_CLASS,
-    "tests/middleware/test_trusted_host.py::test_trusted_host_middleware_ipv6[asyncio-[v1.foo]-200]": IPV_FUTURE,
-    "tests/test_routing.py::test_host_routing_ip_literals[asyncio]": IPV_FUTURE,
-}
+AWAITING_FIX_ON_PYRE: dict[str, str] = {}
 
 # Servers started by a client's first request outside ``with``, stopped at test end.
 _started_lazily: list[tuple[LiveServer, Any]] = []

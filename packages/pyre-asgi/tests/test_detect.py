@@ -95,3 +95,27 @@ async def test_from_asgi_runs_asgi2_function() -> None:
     async with Driver(from_asgi(asgi2_function)) as driver:
         response = await driver.request("GET", "/")
     assert (response.status, response.body) == (201, b"asgi2 function")
+
+
+class AwaitableEndpoint:
+    """Starlette's ``HTTPEndpoint``/``WebSocketEndpoint`` shape: ``await Endpoint(scope, receive, send)``."""
+
+    def __init__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.scope, self.send = scope, send
+
+    def __await__(self) -> Any:
+        return self.dispatch().__await__()
+
+    async def dispatch(self) -> None:
+        await self.send({"type": "http.response.start", "status": 200})
+        await self.send({"type": "http.response.body", "body": b"awaited " + self.scope["path"].encode()})
+
+
+def test_a_class_with_awaitable_instances_is_asgi3() -> None:
+    assert is_asgi_app(AwaitableEndpoint)
+
+
+async def test_from_asgi_awaits_an_awaitable_instance_class() -> None:
+    async with Driver(from_asgi(AwaitableEndpoint)) as driver:
+        response = await driver.request("GET", "/endpoint")
+    assert (response.status, response.body) == (200, b"awaited /endpoint")

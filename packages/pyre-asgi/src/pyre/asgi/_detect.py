@@ -22,6 +22,8 @@ def is_asgi_app(obj: Any) -> bool:
     if getattr(obj, "_asgi_single_callable", False) or getattr(obj, "_asgi_double_callable", False):
         return True
     if inspect.isclass(obj):
+        if _instances_are_awaitable(obj):  # ``await Endpoint(scope, receive, send)``: ASGI 3
+            return True
         call = inspect.getattr_static(obj, "__call__", None)
         return inspect.isfunction(call) and _takes_positional(call, 2, skip_self=True)
     return _takes_positional(obj, 3)
@@ -34,7 +36,10 @@ def is_asgi2_app(obj: Any) -> bool:
     if getattr(obj, "_asgi_single_callable", False):
         return False
     if inspect.isclass(obj):
-        return True
+        # A class is ASGI 2 (``Endpoint(scope)`` returns the callable), unless its
+        # instances are awaitable: then calling it with all three arguments and
+        # awaiting the instance is ASGI 3, as uvicorn and asgiref decide.
+        return not _instances_are_awaitable(obj)
     return not _takes_positional(obj, 3) and not inspect.iscoroutinefunction(obj)
 
 
@@ -78,3 +83,7 @@ def _takes_positional(function: object, count: int, *, skip_self: bool = False) 
         elif parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default is parameter.empty:
             return False
     return required <= count <= accepted
+
+
+def _instances_are_awaitable(cls: type) -> bool:
+    return inspect.getattr_static(cls, "__await__", None) is not None
