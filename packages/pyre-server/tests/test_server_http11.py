@@ -97,6 +97,9 @@ async def test_app_connection_close_header_closes_after_the_response() -> None:
         (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: [v1]\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: [vx.a]\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
         # RFC 9112 section 5: field syntax
         (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n", 400),
@@ -387,3 +390,17 @@ async def test_file_body(tmp_path: object) -> None:
         reply = await client.reply()
     assert reply.header(b"content-length") == b"300000"
     assert reply.body == (bytes(range(256)) * 2000)[10:300_010]
+
+
+@pytest.mark.parametrize(
+    "host", [b"[::1]", b"[::1]:8000", b"[v1.fe80::a+en1]", b"[V7.x:y]:80", b"127.0.0.1:8", b"example.com"]
+)
+async def test_ip_literals_and_names_are_valid_hosts(host: bytes) -> None:
+    # RFC 3986 section 3.2.2: an IP-literal is an IPv6 address or an IPvFuture.
+    async def app(request: Request) -> Response:
+        return Response(200, body=(request.headers.get("host") or "").encode())
+
+    async with serve(app) as server:
+        raw = await exchange(server, b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host)
+    assert status_of(raw) == 200
+    assert raw.endswith(host)

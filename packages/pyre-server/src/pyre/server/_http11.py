@@ -49,9 +49,13 @@ _REQUEST_LINE: Final = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]
 _NOT_FIELD_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 # RFC 9110 section 7.2: Host = uri-host [ ":" port ]; RFC 3986 section 3.2.2:
-# host = IP-literal / IPv4address / reg-name.  An empty Host is allowed when the
-# target URI has no authority.
-_HOST: Final = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+# host = IP-literal / IPv4address / reg-name, IP-literal = "[" ( IPv6address / IPvFuture ) "]",
+# IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ).  An empty Host is
+# allowed when the target URI has no authority.
+_HOST: Final = re.compile(
+    rb"(?:\[(?:[0-9A-Fa-f:.]+|[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+)\]"
+    rb"|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?"
+)
 
 # RFC 9112 section 3.2.2: absolute-form = absolute-URI.  Only http and https
 # URIs identify resources this server can be the origin of.
