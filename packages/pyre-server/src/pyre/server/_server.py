@@ -101,11 +101,7 @@ class Server:
     async def _bind(self, factory: Callable[[], HttpConnection]) -> None:
         loop = asyncio.get_running_loop()
         config = self.config
-        tls: dict[str, Any] = {}
-        if self._shared is not None and self._shared.tls is not None:
-            # A client that stalls its handshake is closed after timeout_header, as one
-            # that stalls its request head would be (the connection does not exist before).
-            tls = {"ssl": self._shared.tls.context, "ssl_handshake_timeout": config.timeout_header}
+        tls = self._tls_options()
         try:
             if config.fd is not None:
                 sock = socket.socket(fileno=config.fd)
@@ -128,6 +124,15 @@ class Server:
             reason = os.strerror(error.errno).lower() if error.errno else str(error)
             raise StartupError(f"cannot listen on {where}: {reason}") from None
         self._servers.append(server)
+
+    def _tls_options(self) -> dict[str, Any]:
+        """``create_server``'s TLS arguments for every listener, none without TLS."""
+        tls = self._shared.tls if self._shared is not None else None
+        if tls is None:
+            return {}
+        # A client that stalls its handshake is closed after timeout_header, as one that
+        # stalls its request head would be (the connection does not exist before).
+        return {"ssl": tls.context, "ssl_handshake_timeout": self.config.timeout_header}
 
     async def _start_lifespan(self, shared: Shared) -> None:
         """Enter the app's lifespan in a task of its own, so that startup and shutdown
