@@ -94,7 +94,7 @@ _IGNORED_FLAGS: list[tuple[str, bool, str]] = [
     ("ws-ping-interval", True, "pyre-asgi answers the client's pings but sends none"),
     ("ws-ping-timeout", True, "pyre-asgi answers the client's pings but sends none"),
     ("h11-max-incomplete-event-size", True, "see --limit-request-line and --limit-header-size"),
-    ("reset-contextvars", False, "each request runs in a copy of the server's context"),
+    ("reset-contextvars", False, "pyre-server always runs a request in a copy of the context it started in"),
 ]
 
 
