@@ -51,7 +51,16 @@ PACKAGE_TEST_SIBLINGS: dict[str, list[str]] = {
 # httpx is one of their clients.
 PACKAGE_TEST_PEERS: dict[str, list[str]] = {
     "spec": ["h11>=0.14"],
-    "server": ["anyio>=4", "h11>=0.14", "httpx>=0.27", "trustme>=1.1"],
+    "server": [
+        "anyio>=4",
+        "h11>=0.14",
+        "httpx>=0.27",
+        "trustme>=1.1",
+        # pyre-server's optional extras (reload, dotenv) and --log-config's YAML
+        "watchfiles>=0.20",
+        "python-dotenv>=1.0",
+        "pyyaml>=6",
+    ],
     "framework": [],
     "asgi": [],
 }
