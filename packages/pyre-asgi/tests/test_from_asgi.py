@@ -669,6 +669,12 @@ async def test_app_without_lifespan_support_is_served() -> None:
     assert response.body == b"hello"
 
 
+async def test_required_lifespan_fails_startup_for_an_app_without_it() -> None:
+    with pytest.raises(LifespanFailure, match="does not support lifespan"):
+        async with Driver(from_asgi(hello_app, require_lifespan=True)):
+            pass
+
+
 async def test_lifespan_from_a_collected_response_matches_collect() -> None:
     # collect() is how every server reads a response: it works on what from_asgi returns.
     async with Driver(from_asgi(slow_stream)) as driver:

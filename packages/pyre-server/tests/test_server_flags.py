@@ -298,6 +298,26 @@ def test_lifespan_off_skips_it_and_on_requires_it() -> None:
         assert "lifespan shutdown ran" in process.stderr.read()
 
 
+HTTP_ONLY_ASGI_APP = """\
+async def app(scope, receive, send):
+    assert scope["type"] == "http", "no lifespan here"
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"asgi"})
+"""
+
+
+def test_lifespan_on_requires_it_of_an_asgi_app(tmp_path: Path) -> None:
+    pytest.importorskip("pyre.asgi")
+    (tmp_path / "http_only.py").write_text(HTTP_ONLY_ASGI_APP)
+    result = run("http_only:app", "--port=0", "--lifespan=on", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "pyre: error: lifespan startup failed: LifespanFailure: the ASGI application does not support" in (
+        result.stderr
+    )
+    with pyre("http_only:app", "--port=0", cwd=tmp_path) as process:  # auto: served without lifespan
+        assert httpx.get(f"http://127.0.0.1:{listening(process)}/").text == "asgi"
+
+
 # -- response heads ----------------------------------------------------------------------------------
 
 

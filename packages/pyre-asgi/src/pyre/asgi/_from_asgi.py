@@ -89,22 +89,25 @@ NO_CONTENT_STATUSES: Final = frozenset({204, 304})
 _ASGI_INFO: Final = {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION}
 
 
-def from_asgi(app: Any, *, ws_max_size: int = MAX_MESSAGE) -> FromASGI:
+def from_asgi(app: Any, *, ws_max_size: int = MAX_MESSAGE, require_lifespan: bool = False) -> FromASGI:
     """A pyre-spec application (with ``lifespan``) serving the ASGI 3 or ASGI 2 application ``app``.
 
     ``ws_max_size``: the largest WebSocket message, in bytes (uvicorn's ``--ws-max-size``).
+    ``require_lifespan``: an app that does not support the lifespan protocol fails the
+    server's startup rather than being served without it (uvicorn's ``--lifespan on``).
     """
     if ws_max_size <= 0:
         raise ValueError("ws_max_size must be positive")
-    return FromASGI(app, ws_max_size=ws_max_size)
+    return FromASGI(app, ws_max_size=ws_max_size, require_lifespan=require_lifespan)
 
 
 class FromASGI:
     """A pyre-spec application that runs an ASGI application once per request."""
 
-    def __init__(self, app: Any, *, ws_max_size: int = MAX_MESSAGE) -> None:
+    def __init__(self, app: Any, *, ws_max_size: int = MAX_MESSAGE, require_lifespan: bool = False) -> None:
         self.app = as_asgi3(app)
         self.ws_max_size = ws_max_size
+        self.require_lifespan = require_lifespan
         self._info: ServerInfo | None = None
         self._extensions: dict[str, object] = {}
         self._upgrades = False
@@ -115,7 +118,7 @@ class FromASGI:
 
     def lifespan(self, server: ServerInfo, state: SpecState, /) -> AbstractAsyncContextManager[None]:
         """The ASGI lifespan protocol: startup on enter, shutdown on exit, ``state`` shared."""
-        return LifespanRunner(self.app, state)
+        return LifespanRunner(self.app, state, self.require_lifespan)
 
     async def __call__(self, request: Request, /) -> Response:
         info = request.server_info

@@ -3,8 +3,9 @@
 The app's lifespan call runs in its own Task for the server's lifetime:
 ``lifespan.startup`` goes in on enter, ``lifespan.shutdown`` on exit.  An app
 that raises (or returns) before answering startup does not support lifespan
-and is served anyway, as uvicorn's ``--lifespan auto`` does; an app that
-answers ``lifespan.startup.failed`` stops the server with its own message.
+and is served anyway, as uvicorn's ``--lifespan auto`` does, unless lifespan is
+required (``--lifespan on``); an app that answers ``lifespan.startup.failed``
+stops the server with its own message.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ _REPLIES = frozenset(
 class LifespanRunner:
     """An async context manager running ``app``'s lifespan with ``state`` as the lifespan state."""
 
-    def __init__(self, app: ASGIApp, state: State) -> None:
+    def __init__(self, app: ASGIApp, state: State, required: bool = False) -> None:
         self.app = app
         self.state = state
+        self.required = required
         self._to_app: asyncio.Queue[Message] = asyncio.Queue()
         self._from_app: asyncio.Queue[Message] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -51,6 +53,8 @@ class LifespanRunner:
         self._to_app.put_nowait({"type": "lifespan.startup"})
         reply = await self._reply()
         if reply is None:
+            if self.required:
+                raise LifespanFailure(f"the ASGI application does not support lifespan ({self._error!r})")
             logger.info("ASGI 'lifespan' protocol appears unsupported (%r); serving without it.", self._error)
             return
         if reply["type"] == "lifespan.startup.failed":

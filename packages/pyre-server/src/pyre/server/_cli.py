@@ -493,7 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_reloading(arguments, watch)
     if args.app_dir:
         sys.path.insert(0, os.path.abspath(args.app_dir))
-    asgi_options = {} if args.ws_max_size is None else {"ws_max_size": args.ws_max_size}
+    asgi_options: dict[str, Any] = {"require_lifespan": True} if config.lifespan == "on" else {}
+    if args.ws_max_size is not None:
+        asgi_options["ws_max_size"] = args.ws_max_size
     try:
         app = load_app(
             args.app, factory=bool(args.factory), interface=args.interface, asgi_options=asgi_options
