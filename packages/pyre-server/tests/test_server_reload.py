@@ -198,3 +198,26 @@ def test_a_missing_reload_dir_is_an_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "--reload-dir" in result.stderr
     assert "is not a directory" in result.stderr
+
+
+def test_sigterm_stops_the_reloader_and_its_server(tmp_path: Path, backend: dict[str, str]) -> None:
+    write(tmp_path / "served.py", SOURCE % "one")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pyre.server", "served:app", "--reload", "--port=0", "--reload-delay=0.1"],
+        cwd=tmp_path,
+        env={**os.environ, **backend},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        reloader = Reloader(process)
+        port = reloader.listening()
+        assert get(port) == b"one"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+        with pytest.raises(OSError):  # the server child is gone too
+            get(port)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
