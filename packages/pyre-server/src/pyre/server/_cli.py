@@ -89,7 +89,7 @@ _IGNORED_FLAGS: list[tuple[str, bool, str]] = [
     ("http", True, "pyre-server has its own HTTP/1.1 implementation"),
     ("http2", False, "pyre-server speaks HTTP/1.1 only"),
     ("ws", True, "pyre-asgi has its own WebSocket implementation"),
-    ("ws-max-queue", True, "pyre-asgi hands each message to the app as it is received"),
+    ("ws-max-queue", True, "pyre-asgi queues no messages: it reads one when the app calls receive()"),
     ("ws-per-message-deflate", True, "pyre-asgi negotiates no WebSocket extensions"),
     ("ws-ping-interval", True, "pyre-asgi answers the client's pings but sends none"),
     ("ws-ping-timeout", True, "pyre-asgi answers the client's pings but sends none"),
@@ -192,8 +192,9 @@ def _add_uvicorn_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="largest WebSocket message in bytes, for ASGI apps (default: 16777216) [PYRE_WS_MAX_SIZE]",
     )
+    ignored = parser.add_argument_group("uvicorn options pyre-server accepts and ignores, with a warning")
     for flag, takes_value, why in _IGNORED_FLAGS:
-        parser.add_argument(
+        ignored.add_argument(
             f"--{flag}",
             action=_Ignored,
             nargs=None if takes_value else 0,
