@@ -285,3 +285,12 @@ async def test_headers_pass_to_the_app_unchanged() -> None:
         )
         assert "('x-forwarded-host', 'a.example')" in response.text
         assert f"('host', '127.0.0.1:{server.port}')" in response.text
+
+
+def test_the_parse_caches_stay_bounded() -> None:
+    proxies = TrustedProxies("127.0.0.1")
+    for n in range(5000):
+        entry = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}".encode()
+        assert forwarded([(b"x-forwarded-for", entry)], proxies)[0] == (entry.decode(), 0)
+    assert len(proxies._x_nodes) <= 4096
+    assert len(proxies._verdicts) <= 4096

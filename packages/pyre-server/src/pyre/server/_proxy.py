@@ -51,8 +51,23 @@ _X_NODE: Final = re.compile(
     r"(?:(?P<v4>[0-9.]+)(?::(?P<port4>[0-9]{1,5}))?|\[(?P<v6b>[0-9A-Fa-f:.]+)\](?::(?P<port6>[0-9]{1,5}))?"
     r"|(?P<v6>[0-9A-Fa-f:.]+)|(?P<name>unknown))"
 )
-_SCHEMES: Final = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
-_X_HEADERS: Final = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
+# What X-Forwarded-Proto or proto= may say, as received (bytes) or lower-cased (str).
+_SCHEMES: Final[dict[str | bytes, str]] = {
+    "http": "http",
+    "https": "https",
+    "ws": "http",
+    "wss": "https",
+    b"http": "http",
+    b"https": "https",
+    b"ws": "http",
+    b"wss": "https",
+}
+# The lengths of the names looked for: other fields are passed over without lower-casing them.
+_HEADER_LENGTHS: Final = frozenset(
+    len(name) for name in (b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
+)
+_UNSEEN: Final = object()
+_MOST_VERDICTS: Final = 4096
 
 
 class TrustedProxies:
@@ -63,7 +78,7 @@ class TrustedProxies:
     the socket file's permissions can connect.
     """
 
-    __slots__ = ("everyone", "addresses", "networks")
+    __slots__ = ("everyone", "addresses", "networks", "_verdicts", "_x_nodes")
 
     def __init__(self, allowed: str) -> None:
         self.everyone = False
@@ -76,6 +91,9 @@ class TrustedProxies:
                 self.networks.append(ipaddress.ip_network(entry, strict=False))
             elif entry:
                 self.addresses.add(ipaddress.ip_address(entry))
+        # Parsing an address costs more than all the rest: clients and proxies come back.
+        self._verdicts: dict[str, bool | None] = {}
+        self._x_nodes: dict[bytes, tuple[Address, bool] | None] = {}
 
     def trusts_peer(self, peer: Address | None, family: int) -> bool:
         if family == getattr(socket, "AF_UNIX", None):
@@ -84,12 +102,34 @@ class TrustedProxies:
 
     def trusts(self, host: str) -> bool:
         """Whether ``host`` is a trusted proxy; a name (``unknown``, ``_hidden``) never is."""
-        if self.everyone:
-            return True
+        return self.everyone or self.verdict(host) is True
+
+    def verdict(self, host: str) -> bool | None:
+        """Whether the IP address ``host`` is in the list; ``None`` if it is no IP address."""
+        verdict = self._verdicts.get(host, _UNSEEN)
+        if verdict is _UNSEEN:
+            verdict = self._judge(host)
+            if len(self._verdicts) >= _MOST_VERDICTS:
+                self._verdicts.clear()
+            self._verdicts[host] = verdict
+        return verdict  # type: ignore[return-value]
+
+    def x_node(self, entry: bytes) -> tuple[Address, bool] | None:
+        """An ``X-Forwarded-For`` entry as ``(host, port)`` and whether it is trusted;
+        ``None`` if malformed."""
+        node = self._x_nodes.get(entry, _UNSEEN)
+        if node is _UNSEEN:
+            node = _x_node(entry.decode("latin-1"), self)
+            if len(self._x_nodes) >= _MOST_VERDICTS:
+                self._x_nodes.clear()
+            self._x_nodes[entry] = node
+        return node  # type: ignore[return-value]
+
+    def _judge(self, host: str) -> bool | None:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
-            return False
+            return None
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
         return address in self.addresses or any(address in network for network in self.networks)
@@ -103,22 +143,23 @@ def forwarded(
     ``headers`` are the request's raw header pairs, names in any case.
     """
     forwarded_values: list[bytes] = []
-    x_values: dict[bytes, list[bytes]] = {}
+    fors: list[bytes] = []
+    protos: list[bytes] = []
+    hosts: list[bytes] = []
     for name, value in headers:
-        if name[:1] not in b"fFxX":
+        if len(name) not in _HEADER_LENGTHS:
             continue
         lowered = name.lower()
-        if lowered == b"forwarded":
+        if lowered == b"x-forwarded-for":
+            fors.append(value)
+        elif lowered == b"x-forwarded-proto":
+            protos.append(value)
+        elif lowered == b"x-forwarded-host":
+            hosts.append(value)
+        elif lowered == b"forwarded":
             forwarded_values.append(value)
-        elif lowered in _X_HEADERS:
-            x_values.setdefault(lowered, []).append(value)
-    if x_values:
-        return from_x_forwarded(
-            x_values.get(b"x-forwarded-for", []),
-            x_values.get(b"x-forwarded-proto", []),
-            x_values.get(b"x-forwarded-host", []),
-            proxies,
-        )
+    if fors or protos or hosts:
+        return from_x_forwarded(fors, protos, hosts, proxies)
     if forwarded_values:
         return from_forwarded(forwarded_values, proxies)
     return None, None, None
@@ -138,13 +179,12 @@ def from_x_forwarded(
     client: Address | None = None
     hops = 0
     for hops, entry in enumerate(reversed(entries)):
-        text = entry.decode("latin-1")
-        node = _x_node(text)
+        node = proxies.x_node(entry)
         if node is None:
-            logger.debug("Ignoring a malformed X-Forwarded-For entry %r", text)
+            logger.debug("Ignoring a malformed X-Forwarded-For entry %r", entry)
             break
-        if hops == len(entries) - 1 or not proxies.trusts(node[0]):
-            client = node
+        if hops == len(entries) - 1 or not (proxies.everyone or node[1]):
+            client = node[0]
             break
     scheme = _scheme(_entry_at(_list(protos), hops), "X-Forwarded-Proto")
     host = _host(_entry_at(_list(hosts), hops), "X-Forwarded-Host")
@@ -259,20 +299,22 @@ def parse_node(text: str) -> Address | None:
     return (host or match["name"], port) if port is not None else None
 
 
-def _x_node(text: str) -> Address | None:
+def _x_node(text: str, proxies: TrustedProxies) -> tuple[Address, bool] | None:
+    """An X-Forwarded-For entry as ``(host, port)``, and whether it is a trusted proxy."""
     match = _X_NODE.fullmatch(text.strip(" \t"))
     if match is None:
         return None
+    if match["name"]:
+        return (match["name"], 0), False
     if match["v4"]:
-        host, version, port = match["v4"], 4, match["port4"]
-    elif match["name"]:
-        return match["name"], 0
+        host, port = match["v4"], match["port4"]
     else:
-        host, version, port = match["v6b"] or match["v6"], 6, match["port6"]
+        host, port = match["v6b"] or match["v6"], match["port6"]
+    trusted = proxies.verdict(host)
     number = _port(port)
-    if number is None or not _is_ip(host, version):
+    if trusted is None or number is None or (match["v4"] is None) != (":" in host):
         return None
-    return host, number
+    return (host, number), trusted
 
 
 def _is_ip(text: str, version: int) -> bool:
@@ -292,6 +334,9 @@ def _port(text: str | None) -> int | None:
 
 def _list(values: list[bytes]) -> list[bytes]:
     """The entries of a comma-separated list field, its field lines combined."""
+    if len(values) == 1 and b"," not in values[0]:  # one proxy, the usual case
+        entry = values[0].strip(b" \t")
+        return [entry] if entry else []
     return [
         entry for value in values for entry in (part.strip(b" \t") for part in value.split(b",")) if entry
     ]
@@ -306,6 +351,9 @@ def _entry_at(entries: list[bytes], from_right: int) -> bytes | None:
 def _scheme(value: bytes | str | None, where: str) -> str | None:
     if value is None:
         return None
+    scheme = _SCHEMES.get(value)
+    if scheme is not None:
+        return scheme
     text = value.decode("latin-1") if isinstance(value, bytes) else value
     scheme = _SCHEMES.get(text.lower())
     if scheme is None:
