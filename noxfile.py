@@ -48,7 +48,7 @@ PACKAGE_TEST_SIBLINGS: dict[str, list[str]] = {
 # ... and third-party software it is tested against: h11 runs the spec kit's reference server
 # and is pyre-server's oracle for what a strict parser refuses, anyio's cancel scopes must
 # work inside pyre-server's Task-free handlers; trustme makes the TLS tests' certificates and
-# httpx is one of their clients.
+# httpx is one of their clients; gunicorn runs the PyreWorker tests.
 PACKAGE_TEST_PEERS: dict[str, list[str]] = {
     "spec": ["h11>=0.14"],
     "server": [
@@ -56,6 +56,7 @@ PACKAGE_TEST_PEERS: dict[str, list[str]] = {
         "h11>=0.14",
         "httpx>=0.27",
         "trustme>=1.1",
+        "gunicorn>=22",
         # pyre-server's optional extras (reload, dotenv) and --log-config's YAML
         "watchfiles>=0.20",
         "python-dotenv>=1.0",
@@ -74,6 +75,7 @@ INTEGRATION_PEERS = [
     "quart>=0.19",
     "websockets>=12",
     "trustme>=1.1",
+    "gunicorn>=22",
 ]
 
 

@@ -35,6 +35,9 @@ def command(server: str, target: str, port: int) -> list[str]:
     if server == "granian":
         return [python, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", "1", "--log-level", "warning", target]  # fmt: skip
+    if server == "gunicorn":  # gunicorn's arbiter with pyre-server's worker class
+        return [python, "-m", "gunicorn", "-k", "pyre.server.gunicorn.PyreWorker", "-w", "2",
+                "-b", f"127.0.0.1:{port}", "--log-level", "warning", target]  # fmt: skip
     if server == "pyre":
         return [python, "-m", "pyre.server", target, "--host", "127.0.0.1", "--port", str(port),
                 "--log-level", "warning"]  # fmt: skip

@@ -54,6 +54,8 @@ _CONFIG_FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ),
     ("timeout-send", float, "seconds a client may read nothing of a response before it is aborted"),
     ("timeout-drain", float, "seconds in-flight requests get to finish on shutdown"),
+    # Concurrency limit
+    ("limit-concurrency", int, "most requests in progress at once; more get 503 (None: no limit)"),
     # TLS
     ("ssl-certfile", str, "serve HTTPS with this PEM certificate (chain)"),
     ("ssl-keyfile", str, "its PEM private key, if not in the certificate file"),

@@ -78,6 +78,11 @@ class Config:
     """Adds a random 0 to this many requests to ``limit_max_requests``, so that workers started
     together do not all recycle at once."""
 
+    # Concurrency limit
+    limit_concurrency: int | None = None
+    """Most requests in progress at once (the app, its response or its upgrade still running);
+    a request beyond it gets 503 with ``retry-after`` and its connection closes.  ``None``: no limit."""
+
     # TLS
     ssl_certfile: str | None = None
     """Serve HTTPS with this PEM certificate (chain); TLS is on exactly when this is set."""
@@ -135,6 +140,9 @@ class Config:
             raise ValueError(f"lifespan must be auto, on or off, not {self.lifespan!r}")
         for name, value in self.headers:
             extra_header_line(name, value)
+        # Concurrency limit
+        if self.limit_concurrency is not None and self.limit_concurrency <= 0:
+            raise ValueError("limit_concurrency must be positive")
         # TLS
         if self.ssl_certfile is None:
             for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):

@@ -37,6 +37,7 @@ import logging
 import math
 import socket
 import struct
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -133,6 +134,8 @@ NO_CLOSE, CLOSE, LINGER = range(3)
 LINGER_TIMEOUT: Final = 2.0
 # Draining: how long a connection accepted just before may take to begin its first request.
 FIRST_REQUEST_GRACE: Final = 1.0
+# limit_concurrency: at most one warning about refused requests in this many seconds.
+BUSY_WARNING_INTERVAL: Final = 10.0
 # Sent with every 503: seconds after which the client may retry.
 RETRY_AFTER_LINE: Final = b"retry-after: 1\r\n"
 
@@ -174,6 +177,11 @@ class Shared:
         self.all_closed = asyncio.Event()
         self.draining = False
         self.requests = 0  # requests handed to the app so far
+        # limit_concurrency: requests whose app (or response stream, or upgrade) runs.
+        self.in_flight = 0
+        self.concurrency_limit = config.limit_concurrency or sys.maxsize
+        self.refused_busy = 0  # since the last warning about it
+        self.busy_warning_due = 0.0
         self.now = loop.time()
         self.date = b""
         self.server_line = b"server: pyre\r\n" if config.server_header else b""
@@ -777,11 +785,35 @@ class HttpConnection(asyncio.Protocol):
 
     def _start(self, request: HttpRequest) -> None:
         shared = self.shared
+        if shared.in_flight >= shared.concurrency_limit:
+            self._refuse_busy(request)
+            return
+        shared.in_flight += 1
         shared.requests += 1  # limit_max_requests: the server's tick compares
         self.current = request
         self.deadline = 0.0
         task = self.task = RequestTask(self.loop, shared.context.copy(), self._app_returned)
         task.run(shared.app, request)
+
+    def _refuse_busy(self, request: HttpRequest) -> None:
+        """limit_concurrency reached: 503, and the connection closes, so that no content
+        still to come is taken for a request; the app never sees this one."""
+        request.response_started = True
+        request.status = 503
+        self._write(self._error(503, "too many requests in progress"))
+        self._close()
+        if self.access_log:
+            self._log_access(request)
+        shared = self.shared
+        shared.refused_busy += 1
+        if shared.now >= shared.busy_warning_due:
+            logger.warning(
+                "limit_concurrency: %d requests in progress; %d more refused with 503 since the last warning",
+                shared.in_flight,
+                shared.refused_busy,
+            )
+            shared.refused_busy = 0
+            shared.busy_warning_due = shared.now + BUSY_WARNING_INTERVAL
 
     def _app_returned(self, task: RequestTask, response: Any, error: BaseException | None) -> None:
         request = self.current
@@ -1108,6 +1140,7 @@ class HttpConnection(asyncio.Protocol):
         self._done()
 
     def _done(self) -> None:
+        self.shared.in_flight -= 1
         self.current = None
         self.task = None
         if self.held is not None and not self.closed and not self.read_closed:

@@ -10,7 +10,7 @@ import random
 import signal
 import socket
 import stat
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Final
 
@@ -82,12 +82,17 @@ class Server:
                 return int(sock.getsockname()[1])
         raise RuntimeError("the server is not listening on a TCP socket")
 
-    async def start(self) -> None:
+    async def start(self, sockets: Sequence[socket.socket] = ()) -> None:
+        """``sockets``: serve on these bound, listening sockets (a gunicorn worker's)
+        instead of the configured address."""
         loop = asyncio.get_running_loop()
         # TLS files are read before binding, so that a bad one leaves nothing to undo.
         tls = ServerTLS(self.config) if self.config.ssl_certfile is not None else None
         shared = self._shared = Shared(self.app, self.config, loop, self.info, tls)
-        await self._bind(lambda: HttpConnection(shared))
+        if sockets:
+            await self._adopt(sockets, lambda: HttpConnection(shared))
+        else:
+            await self._bind(lambda: HttpConnection(shared))
         try:
             await self._start_lifespan(shared)
         except BaseException:
@@ -134,6 +139,15 @@ class Server:
         # stalls its request head would be (the connection does not exist before).
         return {"ssl": tls.context, "ssl_handshake_timeout": self.config.timeout_header}
 
+    async def _adopt(self, sockets: Sequence[socket.socket], factory: Callable[[], HttpConnection]) -> None:
+        loop = asyncio.get_running_loop()
+        for sock in sockets:
+            if sock.family == socket.AF_UNIX:
+                server = await loop.create_unix_server(factory, sock=sock, start_serving=False)
+            else:
+                server = await loop.create_server(factory, sock=sock, start_serving=False)
+            self._servers.append(server)
+
     async def _start_lifespan(self, shared: Shared) -> None:
         """Enter the app's lifespan in a task of its own, so that startup and shutdown
         run in one task (anyio cancel scopes, task groups) whoever calls stop()."""
@@ -173,6 +187,12 @@ class Server:
             logger.info("Reached the limit of %d requests (limit_max_requests)", limit)
             self.limit_reached.set()
         self._ticker = shared.loop.call_later(_TICK, self._tick)
+
+    def cancel_requests(self) -> None:
+        """Stop at once: cancel every request in progress (answered 503 if nothing of its
+        response was sent, else cut off).  ``stop`` then has nothing left to wait for."""
+        for connection in list(self._shared.connections if self._shared else ()):
+            connection.cancel()
 
     async def stop(self) -> None:
         shared = self._shared
