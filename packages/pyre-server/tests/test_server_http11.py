@@ -113,6 +113,8 @@ async def test_app_connection_close_header_closes_after_the_response() -> None:
         (b"GET /#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         (b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"G" * 65 + b" / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+        (b"G" * 16384 + b" / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
         (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
         (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505),
         (b"GET /\r\nHost: x\r\n\r\n", 400),
@@ -404,3 +406,16 @@ async def test_ip_literals_and_names_are_valid_hosts(host: bytes) -> None:
         raw = await exchange(server, b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host)
     assert status_of(raw) == 200
     assert raw.endswith(host)
+
+
+async def test_a_method_of_64_octets_reaches_the_app() -> None:
+    methods = []
+
+    async def app(request: Request) -> Response:
+        methods.append(request.method)
+        return Response(200)
+
+    async with serve(app) as server:
+        raw = await exchange(server, b"M" * 64 + b" / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status_of(raw) == 200
+    assert methods == ["M" * 64]

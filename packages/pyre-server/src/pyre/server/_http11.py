@@ -62,6 +62,12 @@ _HOST: Final = re.compile(
 _ABSOLUTE_FORM: Final = re.compile(rb"(?i:https?)://([^/?#]*)([^#]*)")
 
 
+# Any method token reaches the app (RFC 9110 section 9.1), but not one of any length: the
+# longest registered method (UPDATEREDIRECTREF) has 17 letters; limit_request_line bounds
+# the target alone.
+LONGEST_METHOD: Final = 64
+
+
 def status_for_parser_error(message: str) -> int:
     return PARSER_ERROR_STATUS.get(message, 400)
 
@@ -75,13 +81,18 @@ def canonical_head(head: bytes) -> tuple[bytes, bytes] | None:
     (RFC 9110 section 5.5: OWS around a field value is not part of it).  For a
     head that is valid by the RFC, returns ``(method, head)`` where ``head`` is
     the same message in a form llhttp takes: a stand-in method and field values
-    without surrounding whitespace.  Otherwise ``None``, and the request is 400.
+    without surrounding whitespace.  Otherwise ``None``, and the request is 400;
+    a method of more than ``LONGEST_METHOD`` octets is 501 (``Rejection``).
     """
     lines = head.split(b"\r\n")
     request_line = _REQUEST_LINE.fullmatch(lines[0])
     if request_line is None:
         return None
     method, target, version = request_line.groups()
+    if len(method) > LONGEST_METHOD:
+        # RFC 9112 section 3: "A server that receives a method longer than any that it
+        # implements SHOULD respond with a 501 (Not Implemented) status code."
+        raise Rejection(501, "method longer than any this server takes")
     out = [b"%s %s %s\r\n" % (method if method in LLHTTP_METHODS else STAND_IN_METHOD, target, version)]
     for line in lines[1:]:
         name, colon, value = line.partition(b":")

@@ -528,7 +528,11 @@ class HttpConnection(asyncio.Protocol):
         end = data.find(b"\r\n\r\n", start)
         if end < 0:
             return None
-        canonical = rules.canonical_head(data[start:end])
+        try:
+            canonical = rules.canonical_head(data[start:end])
+        except Rejection as rejection:
+            self.rejection = rejection
+            return None
         if canonical is None:
             return None
         self.method_override, head = canonical
