@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import Final
 
 logger = logging.getLogger("pyre.server")
@@ -85,10 +85,9 @@ class Watch:
         logger.info("Watching for changes with watchfiles")
         return self._watchfiles(watchfiles)
 
-    def _watchfiles(self, watchfiles: object) -> Iterator[list[str]]:
-        watch = watchfiles.watch  # type: ignore[attr-defined]
-        timeout = max(1, round(self.delay * 1000))
-        for batch in watch(
+    def _watchfiles(self, watchfiles: ModuleType) -> Iterator[list[str]]:
+        timeout = max(1, round(self.delay * 1000))  # so that a child's exit is seen as soon
+        for batch in watchfiles.watch(
             *self.directories,
             watch_filter=lambda _change, path: self.watches(path),
             rust_timeout=timeout,
