@@ -173,6 +173,21 @@ def test_missing_env_file_is_an_error(tmp_path: Path) -> None:
     assert "absent.env: no such file" in result.stderr
 
 
+def test_env_file_without_python_dotenv_says_what_to_install(tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked" / "dotenv"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('python-dotenv is blocked in this test')\n")
+    (tmp_path / "settings.env").write_text("GREETING=hi\n")
+    result = run(
+        "server_apps:hello",
+        "--env-file",
+        str(tmp_path / "settings.env"),
+        env={"PYTHONPATH": str(blocked.parent)},
+    )
+    assert result.returncode == 2
+    assert "--env-file needs python-dotenv: pip install python-dotenv" in result.stderr
+
+
 # -- logging -------------------------------------------------------------------------------------------
 
 

@@ -119,7 +119,7 @@ def _add_uvicorn_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--env-file",
         default=None,
-        help="read environment variables from this dotenv file (needs pyre-server[dotenv]); "
+        help="read environment variables from this dotenv file (needs python-dotenv); "
         "variables already set win [PYRE_ENV_FILE]",
     )
     parser.add_argument(
@@ -234,7 +234,7 @@ def load_env_file(path: str, environ: dict[str, str]) -> None:
     try:
         from dotenv import dotenv_values
     except ImportError:
-        raise ValueError("--env-file needs python-dotenv: pip install 'pyre-server[dotenv]'") from None
+        raise ValueError("--env-file needs python-dotenv: pip install python-dotenv") from None
     if not os.path.isfile(path):
         raise ValueError(f"--env-file {path}: no such file")
     for name, value in dotenv_values(path).items():

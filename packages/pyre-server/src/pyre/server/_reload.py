@@ -80,7 +80,7 @@ class Watch:
         try:
             import watchfiles
         except ImportError:
-            logger.info("Polling for changes (pip install 'pyre-server[reload]' to use watchfiles)")
+            logger.info("Polling for changes (pip install watchfiles to be told of them instead)")
             return self._poll()
         logger.info("Watching for changes with watchfiles")
         return self._watchfiles(watchfiles)
