@@ -294,3 +294,19 @@ def test_the_parse_caches_stay_bounded() -> None:
         assert forwarded([(b"x-forwarded-for", entry)], proxies)[0] == (entry.decode(), 0)
     assert len(proxies._x_nodes) <= 4096
     assert len(proxies._verdicts) <= 4096
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")
+async def test_the_ipv6_loopback_is_trusted_by_default() -> None:
+    async with serve(report, host="::1") as server, httpx.AsyncClient() as client:
+        response = await client.get(f"http://[::1]:{server.port}/", headers=FORGED)
+    assert response.text == "6.6.6.6:0 https evil.example"
