@@ -83,8 +83,11 @@ class Gunicorn:
 
 
 @contextmanager
-def gunicorn(app_dir: pathlib.Path, app: str, *options: str, workers: int = 2) -> Iterator[Gunicorn]:
-    """gunicorn serving ``app`` from ``app_dir`` on a free loopback port, until its workers answer."""
+def gunicorn(
+    app_dir: pathlib.Path, app: str, *options: str, workers: int = 2, tls: bool = False
+) -> Iterator[Gunicorn]:
+    """gunicorn serving ``app`` from ``app_dir`` on a free loopback port, until its workers
+    answer (accept a connection, with ``tls``)."""
     port = free_port()
     log = app_dir / f"gunicorn-{port}.log"
     command = [
@@ -107,7 +110,8 @@ def gunicorn(app_dir: pathlib.Path, app: str, *options: str, workers: int = 2) -
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=app_dir)
     server = Gunicorn(process, port, log)
     try:
-        until(lambda: _answers(server) and len(server.workers()) == workers, what="gunicorn to boot")
+        answers = _accepts if tls else _answers
+        until(lambda: answers(server) and len(server.workers()) == workers, what="gunicorn to boot")
         yield server
     finally:
         if process.poll() is None:
@@ -120,9 +124,22 @@ def gunicorn(app_dir: pathlib.Path, app: str, *options: str, workers: int = 2) -
 
 
 def _answers(server: Gunicorn) -> bool:
-    if server.process.poll() is not None:
-        raise AssertionError(f"gunicorn exited:\n{server.output()}")
+    _check_running(server)
     try:
         return server.get("/", timeout=2.0)[0] == 200
     except OSError:
         return False
+
+
+def _accepts(server: Gunicorn) -> bool:
+    _check_running(server)
+    try:
+        socket.create_connection(("127.0.0.1", server.port), timeout=2.0).close()
+    except OSError:
+        return False
+    return "Listening on" in server.output()
+
+
+def _check_running(server: Gunicorn) -> None:
+    if server.process.poll() is not None:
+        raise AssertionError(f"gunicorn exited:\n{server.output()}")

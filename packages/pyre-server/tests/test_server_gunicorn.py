@@ -11,6 +11,7 @@ import importlib.util
 import pathlib
 import signal
 import socket
+import ssl
 import threading
 import time
 
@@ -27,6 +28,8 @@ async def app(request):
     if request.path == "/slow":
         pathlib.Path("slow-started").touch()
         await asyncio.sleep(float(request.query or b"2"))
+    elif request.path == "/scheme":
+        return Response(200, body=request.scheme.encode())
     elif request.path == "/stuck":
         time.sleep(60)  # blocks the worker's event loop
     return Response(200, [(b"content-type", b"text/plain")], str(os.getpid()).encode())
@@ -192,6 +195,25 @@ def test_request_line_and_field_limits_are_gunicorns(app_dir: pathlib.Path) -> N
             assert connection.getresponse().status == 431
         finally:
             connection.close()
+
+
+def test_gunicorns_certificate_serves_https(app_dir: pathlib.Path) -> None:
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    pem = app_dir / "server.pem"
+    authority.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    with gunicorn(app_dir, "pyre_app:app", "--certfile", str(pem), "--keyfile", str(pem), tls=True) as server:
+        context = ssl.create_default_context()
+        authority.configure_trust(context)
+        connection = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=10, context=context)
+        try:
+            connection.request("GET", "/scheme")
+            response = connection.getresponse()
+            assert (response.status, response.read()) == (200, b"https")
+        finally:
+            connection.close()
+        with pytest.raises((ConnectionError, http.client.HTTPException)):
+            server.get("/scheme")  # plain HTTP on the TLS port is not served
 
 
 def test_an_app_that_is_not_an_application_stops_gunicorn(tmp_path: pathlib.Path) -> None:

@@ -141,11 +141,12 @@ class Server:
 
     async def _adopt(self, sockets: Sequence[socket.socket], factory: Callable[[], HttpConnection]) -> None:
         loop = asyncio.get_running_loop()
+        tls = self._tls_options()
         for sock in sockets:
             if sock.family == socket.AF_UNIX:
-                server = await loop.create_unix_server(factory, sock=sock, start_serving=False)
+                server = await loop.create_unix_server(factory, sock=sock, start_serving=False, **tls)
             else:
-                server = await loop.create_server(factory, sock=sock, start_serving=False)
+                server = await loop.create_server(factory, sock=sock, start_serving=False, **tls)
             self._servers.append(server)
 
     async def _start_lifespan(self, shared: Shared) -> None:

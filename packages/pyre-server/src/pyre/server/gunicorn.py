@@ -44,8 +44,9 @@ class PyreWorker(Worker):  # type: ignore[misc]  # gunicorn has no type hints
     (``timeout_drain``), ``--max-requests`` and its jitter (``limit_max_requests``),
     ``--limit-request-line``, ``--limit-request-fields`` (``limit_header_count``),
     ``--limit-request-field_size`` (raises ``limit_header_size`` to at least it),
-    ``--timeout`` (the heartbeat), ``--access-logfile`` (``access_log``), and the
-    error and access loggers.
+    ``--timeout`` (the heartbeat), ``--certfile``, ``--keyfile``, ``--ca-certs``,
+    ``--cert-reqs``, ``--ciphers``, ``--ssl-version`` (``ssl_*``), ``--access-logfile``
+    (``access_log``), and the error and access loggers.
     """
 
     wsgi: Application  # gunicorn's name for the loaded app
@@ -95,8 +96,6 @@ class PyreWorker(Worker):  # type: ignore[misc]  # gunicorn has no type hints
     def pyre_config(self) -> Config:
         """pyre-server's settings from gunicorn's."""
         cfg = self.cfg
-        if cfg.is_ssl:
-            raise ValueError("TLS (--certfile, --keyfile) is not supported by this worker yet")
         defaults = Config()
         keep_alive = cfg.keepalive
         if keep_alive <= 0:
@@ -112,6 +111,13 @@ class PyreWorker(Worker):  # type: ignore[misc]  # gunicorn has no type hints
             limit_header_count=cfg.limit_request_fields or defaults.limit_header_count,
             # One field is never more than the whole section: no field gunicorn allows is refused.
             limit_header_size=max(defaults.limit_header_size, field_size),
+            # TLS, when gunicorn has a certificate (its ssl_context hook is not called).
+            ssl_certfile=cfg.certfile or None,
+            ssl_keyfile=cfg.keyfile or None,
+            ssl_version=int(cfg.ssl_version),
+            ssl_cert_reqs=int(cfg.cert_reqs),
+            ssl_ca_certs=cfg.ca_certs or None,
+            ssl_ciphers=cfg.ciphers or None,
         )
 
     async def _serve(self, config: Config) -> None:
