@@ -505,3 +505,50 @@ async def test_malformed_answers_leave_no_connection_open(caplog: pytest.LogCapt
         assert all(status_of(raw) == 500 for raw in replies)
         assert await fds_settle(baseline) == baseline
         assert not server._shared.connections  # type: ignore[union-attr]
+
+
+async def test_a_body_that_will_never_be_sent_is_released(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An async iterator is closed (its finally runs) and an app-opened descriptor is
+    # closed, however the answer is wrong: headers, status or trailers.
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"0123456789")
+    closed: list[str] = []
+
+    class Stream:
+        """pyre-asgi's kind of body: an iterator whose ``aclose`` tells the app no one reads."""
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __aiter__(self) -> Stream:
+            return self
+
+        async def __anext__(self) -> bytes:
+            return b"never sent"
+
+        async def aclose(self) -> None:
+            closed.append(self.name)
+
+    stream = Stream
+
+    answers: dict[str, Callable[[], Response]] = {
+        "/stream-headers": lambda: Response(200, [(b"X-Upper", b"v")], stream("headers")),
+        "/stream-status": lambda: Response("200", [], stream("status")),  # type: ignore[arg-type]
+        "/stream-trailers": lambda: Response(200, [], stream("trailers"), trailers=42),  # type: ignore[arg-type]
+        "/fd-headers": lambda: Response(200, None, FileBody(fd=os.open(path, os.O_RDONLY))),  # type: ignore[arg-type]
+        "/fd-status": lambda: Response(600, [], FileBody(fd=os.open(path, os.O_RDONLY))),
+    }
+
+    async def app(request: Request) -> Response:
+        return answers[request.path]()
+
+    caplog.set_level(logging.INFO)
+    async with serve(app) as server:
+        baseline = open_fds()
+        for target in answers:
+            raw = await exchange(server, b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target.encode())
+            assert raw.startswith(SERVER_ERROR), target
+        assert await fds_settle(baseline) <= baseline, "an app-opened descriptor was left open"
+    assert sorted(closed) == ["headers", "status", "trailers"]

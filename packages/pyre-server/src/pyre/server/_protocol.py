@@ -35,6 +35,7 @@ import contextlib
 import contextvars
 import logging
 import math
+import os
 import socket
 import struct
 import sys
@@ -886,8 +887,6 @@ class HttpConnection(asyncio.Protocol):
         if not isinstance(response, Response):
             raise InvalidResponse(f"the application returned {response!r:.100}, not a pyre.spec.Response")
         status = response.status
-        if type(status) is not int:
-            status = as_status(status)
         if status == 101 or response.upgrade is not None:
             self._switch_protocols(request, response, status, task)
             return None
@@ -895,14 +894,17 @@ class HttpConnection(asyncio.Protocol):
         if type(body) is not bytes or response.trailers is not None:
             # The stream runs now until it first waits; what it writes until then goes out
             # in one write, and a failure before then finds nothing sent (_send_content).
+            # It checks the status itself: whatever is wrong, it releases the body.
             batching = self.out is None
             if batching:
                 self.out = []
-            task.continue_with(self._stream(request, response, status), self._streamed)
+            task.continue_with(self._stream(request, response), self._streamed)
             if batching:
                 out, self.out = self.out, None
                 self._flush(out or [])
             return None
+        if type(status) is not int:
+            status = as_status(status)
         framing = NO_CONTENT if request.method == "HEAD" or status in STATUSES_WITHOUT_CONTENT else FIXED
         # A complete response's head is remembered until the Date changes: apps send
         # the same few heads again and again.  Status and header section are checked
@@ -1040,14 +1042,23 @@ class HttpConnection(asyncio.Protocol):
         lines.append(b"\r\n")
         return b"".join(lines), keep_alive
 
-    async def _stream(self, request: HttpRequest, response: Response, status: int) -> bool:
+    async def _stream(self, request: HttpRequest, response: Response) -> bool:
         """Send content that is not a plain ``bytes`` (or comes with trailers)."""
         body = response.body
-        headers = response.headers
-        declared = declared_length(headers)  # checks the header section before a file is opened
-        trailers = response.trailers
-        if trailers is not None and not callable(trailers):
-            raise InvalidResponse(f"trailers {trailers!r:.100} is not callable")
+        try:  # checked before a file is opened
+            status = response.status
+            if type(status) is not int:
+                status = as_status(status)
+            headers = response.headers
+            declared = declared_length(headers)
+            trailers = response.trailers
+            if trailers is not None and not callable(trailers):
+                raise InvalidResponse(f"trailers {trailers!r:.100} is not callable")
+        except BaseException:
+            # Pyre spec PYRE-RESP-19 and PYRE-ERR-4: a body that will never be sent still
+            # gives back what it holds: the app's descriptor, an async iterator's frame.
+            await _release(body)
+            raise
         chunks: AsyncIterator[bytes]
         length: int | None
         if isinstance(body, bytes):
@@ -1527,6 +1538,17 @@ def _address(value: object) -> tuple[str, int] | None:
 
 async def _run_upgrade(handler: UpgradeHandler, stream: UpgradeStream) -> None:
     await handler(stream)
+
+
+async def _release(body: object) -> None:
+    """Close an unsent body's descriptor (a FileBody's, if the app opened it) or iterator."""
+    if isinstance(body, FileBody):
+        if body.fd is not None:
+            os.close(body.fd)
+        return
+    close = getattr(body, "aclose", None)
+    if close is not None:
+        await close()
 
 
 async def _single(data: bytes) -> AsyncIterator[bytes]:
