@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from server_support import connect, hello, serve
 
 from pyre.server import Config, Server
+from pyre.server._cli import parse
+from pyre.server._supervisor import supervised, worker_count
 
 # limit_max_requests on one Server (what the supervisor and the gunicorn worker build on)
 
@@ -70,3 +84,368 @@ async def test_a_connection_that_sends_nothing_does_not_hold_up_the_drain() -> N
         await asyncio.sleep(0.05)
         await asyncio.wait_for(server.stop(), 5)  # not the keep-alive timeout
         assert await client.closed()
+
+
+# pyre serve --workers: a supervisor and real worker processes
+
+HERE = os.path.dirname(__file__)
+WAIT = 30.0  # the longest any step may take on a busy machine
+PYRE_SERVE = [sys.executable, "-m", "pyre.server", "worker_apps:app"]
+
+
+def children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid``."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.add(int(entry))
+    return found
+
+
+def eventually(condition: Callable[[], object], what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
+def get(port: int, path: str = "/", timeout: float = 10) -> int:
+    """One request on a new connection; the pid of the worker that answered."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        assert response.status == 200, (response.status, body)
+        return int(body)
+    finally:
+        connection.close()
+
+
+class Supervisor:
+    """``pyre serve worker_apps:app --workers ...`` on a socket the test binds (``--fd``)."""
+
+    def __init__(self, tmp_path: Path, *arguments: str) -> None:
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.port = listener.getsockname()[1]
+        self.log_path = tmp_path / "supervisor.log"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [*PYRE_SERVE, "--no-access-log", "--fd", str(listener.fileno()), *arguments],
+                cwd=HERE,
+                stderr=log,
+                pass_fds=(listener.fileno(),),
+            )
+        listener.close()
+        self.seen: set[int] = set()  # every worker pid ever seen
+
+    @property
+    def workers(self) -> set[int]:
+        found = children(self.process.pid)
+        self.seen |= found
+        return found
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def serving(self, count: int) -> set[int]:
+        """Once ``count`` workers run and each has answered: their pids."""
+        answered: set[int] = set()
+
+        def ready() -> bool:
+            workers = self.workers
+            if len(workers) != count:
+                return False
+            answered.add(get(self.port))
+            answered.intersection_update(workers)
+            return answered == workers
+
+        eventually(ready, f"{count} workers serving")
+        return answered
+
+    def close(self) -> None:
+        workers = self.workers | self.seen
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(WAIT)
+        for pid in workers:  # what is left of them
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def supervise(tmp_path: Path) -> Iterator[Callable[..., Supervisor]]:
+    started: list[Supervisor] = []
+
+    def start(*arguments: str) -> Supervisor:
+        supervisor = Supervisor(tmp_path, *arguments)
+        started.append(supervisor)
+        return supervisor
+
+    yield start
+    for supervisor in started:
+        supervisor.close()
+
+
+class Load:
+    """Clients in threads, each sending requests on new connections (so that they
+    spread over the workers) until stopped; every answer and every failure is kept."""
+
+    def __init__(self, port: int, clients: int = 2, limit: int = 20_000) -> None:
+        self.port = port
+        self.pids: list[int] = []
+        self.failures: list[BaseException] = []
+        self.running = True
+        self.limit = limit  # requests per client, so that the load is bounded whatever happens
+        self.threads = [threading.Thread(target=self._client) for _ in range(clients)]
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.running = False
+        for thread in self.threads:
+            thread.join(WAIT)
+
+    def _client(self) -> None:
+        for _ in range(self.limit):
+            if not self.running:
+                return
+            try:
+                self.pids.append(get(self.port))
+            except Exception as error:
+                self.failures.append(error)
+            time.sleep(0.002)
+
+    def answered_since(self, mark: int) -> set[int]:
+        return set(self.pids[mark:])
+
+
+def test_workers_serve_in_processes_of_their_own(supervise: Callable[..., Supervisor]) -> None:
+    supervisor = supervise("--workers", "2")
+    pids = supervisor.serving(2)
+    assert supervisor.process.pid not in pids
+    assert f"Supervisor [{supervisor.process.pid}] starting 2 workers" in supervisor.log()
+
+
+def test_a_killed_worker_comes_back_and_the_others_serve_on(supervise: Callable[..., Supervisor]) -> None:
+    supervisor = supervise("--workers", "2")
+    victim, survivor = sorted(supervisor.serving(2))
+    with Load(supervisor.port, clients=1) as load:
+        eventually(lambda: len(load.pids) > 20, "requests answered")
+        os.kill(victim, signal.SIGKILL)
+        eventually(lambda: len(supervisor.workers - {victim, survivor}) == 1, "a new worker")
+        mark = len(load.pids)
+        eventually(lambda: len(load.answered_since(mark)) == 2, "both workers answering")
+    # One client, one request at a time: only the one the killed worker held can fail.
+    assert len(load.failures) <= 1, load.failures
+    assert supervisor.workers == load.answered_since(mark)
+    assert survivor in supervisor.workers
+    assert f"Worker [{victim}] died (killed by SIGKILL)" in supervisor.log()
+
+
+def test_sighup_replaces_every_worker_and_loses_no_request(supervise: Callable[..., Supervisor]) -> None:
+    supervisor = supervise("--workers", "2")
+    old = supervisor.serving(2)
+    with Load(supervisor.port) as load:
+        eventually(lambda: len(load.pids) > 20, "requests answered")
+        supervisor.signal(signal.SIGHUP)
+        eventually(lambda: not supervisor.workers & old and len(supervisor.workers) == 2, "new workers")
+        mark = len(load.pids)
+        eventually(lambda: len(load.answered_since(mark)) == 2, "the new workers answering")
+    assert load.failures == []
+    assert load.answered_since(mark) == supervisor.workers
+    assert "Received SIGHUP: replacing 2 workers one at a time" in supervisor.log()
+
+
+def test_sigttin_adds_a_worker_and_sigttou_removes_one(supervise: Callable[..., Supervisor]) -> None:
+    supervisor = supervise("--workers", "1")
+    first = supervisor.serving(1)
+    supervisor.signal(signal.SIGTTIN)
+    assert supervisor.serving(2) > first
+    supervisor.signal(signal.SIGTTOU)
+    eventually(lambda: len(supervisor.workers) == 1, "one worker again")
+    supervisor.signal(signal.SIGTTOU)  # not below one
+    time.sleep(0.5)
+    assert len(supervisor.serving(1)) == 1
+    assert "one worker is the fewest" in supervisor.log()
+
+
+def test_sigterm_drains_the_workers_and_the_supervisor_exits_0(supervise: Callable[..., Supervisor]) -> None:
+    supervisor = supervise("--workers", "2")
+    workers = supervisor.serving(2)
+    answers: list[int] = []
+    slow = threading.Thread(target=lambda: answers.append(get(supervisor.port, "/slow")))
+    slow.start()
+    time.sleep(0.4)  # the request is in progress
+    supervisor.signal(signal.SIGTERM)
+    slow.join(WAIT)
+    assert len(answers) == 1
+    assert answers[0] in workers  # answered, by a worker that was draining
+    assert supervisor.process.wait(WAIT) == 0
+    assert all(not os.path.exists(f"/proc/{pid}") for pid in workers)
+    log = supervisor.log()
+    assert "Received SIGTERM: draining the workers" in log
+    assert all(f"Worker [{pid}] stopped (exit status 0)" in log for pid in workers)
+
+
+def test_limit_max_requests_recycles_the_worker_without_a_failed_request(
+    supervise: Callable[..., Supervisor],
+) -> None:
+    supervisor = supervise("--limit-max-requests", "30", "--limit-max-requests-jitter", "10")
+    first = supervisor.serving(1)
+    with Load(supervisor.port, clients=1) as load:
+        eventually(lambda: len(set(load.pids)) >= 3, "two recycled workers")
+    assert load.failures == []
+    assert first < set(load.pids)
+    counts = [load.pids.count(pid) for pid in dict.fromkeys(load.pids)]
+    assert all(count >= 30 for count in counts[:-1]), counts  # none recycled before its limit
+    assert "reached its request limit: replacing it" in supervisor.log()
+
+
+def test_a_worker_whose_event_loop_is_blocked_is_replaced(supervise: Callable[..., Supervisor]) -> None:
+    supervisor = supervise("--workers", "2", "--timeout-worker-healthcheck", "1")
+    before = supervisor.serving(2)
+    failures: list[Exception] = []
+
+    def request_blocking() -> None:
+        try:
+            get(supervisor.port, "/block")
+        except Exception as error:  # the worker holding it is killed
+            failures.append(error)
+
+    blocked = threading.Thread(target=request_blocking)
+    blocked.start()
+    eventually(lambda: len(supervisor.workers - before) == 1, "a new worker", timeout=15)
+    blocked.join(WAIT)
+    assert len(failures) == 1
+    after = supervisor.serving(2)
+    assert len(after & before) == 1
+    assert "sent no heartbeat for" in supervisor.log()
+    assert "(its event loop is blocked): killing it" in supervisor.log()
+
+
+def test_workers_on_a_unix_socket_the_supervisor_binds(tmp_path: Path) -> None:
+    path = str(tmp_path / "pyre.sock")
+    process = subprocess.Popen(
+        [*PYRE_SERVE, "--uds", path, "--workers", "2"],
+        cwd=HERE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        pids: set[int] = set()
+
+        def both_answered() -> bool:
+            if len(children(process.pid)) == 2 and os.path.exists(path):
+                with contextlib.suppress(ConnectionRefusedError):
+                    pids.add(_get_over_unix_socket(path))
+            return len(pids) == 2
+
+        eventually(both_answered, "two workers answering on the Unix socket")
+        assert pids == children(process.pid)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(WAIT) == 0
+        assert not os.path.exists(path)  # removed by the supervisor, which made it
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(WAIT)
+
+
+def _get_over_unix_socket(path: str) -> int:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(path)
+        sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        response = b""
+        while chunk := sock.recv(4096):
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    return int(body)
+
+
+def test_the_supervisor_binds_the_port_and_says_where(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(
+            [*PYRE_SERVE, "--port", "0", "--workers", "2"],
+            cwd=HERE,
+            stderr=stderr,
+        )
+    try:
+        eventually(lambda: "starting 2 workers on http://127.0.0.1:" in log.read_text(), "the address")
+        match = re.search(r"starting 2 workers on http://127\.0\.0\.1:(\d+)", log.read_text())
+        assert match
+        port = int(match.group(1))
+        pids: set[int] = set()
+        eventually(lambda: pids.add(get(port)) or len(pids) == 2, "both workers answering")
+        assert pids == children(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(WAIT) == 0
+
+
+def test_workers_that_fail_to_start_stop_the_supervisor(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pyre.server", "worker_apps:missing", "--port", "0", "--workers", "2"],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert result.returncode == 1
+    assert "has no attribute 'missing'" in result.stderr
+    assert "failed to start (exit status 1): stopping" in result.stderr
+
+
+def test_workers_stop_when_the_supervisor_is_killed(supervise: Callable[..., Supervisor]) -> None:
+    supervisor = supervise("--workers", "2", "--timeout-worker-healthcheck", "1")
+    workers = supervisor.serving(2)
+    supervisor.process.kill()
+    supervisor.process.wait(WAIT)
+    eventually(lambda: all(not os.path.exists(f"/proc/{pid}") for pid in workers), "the workers gone")
+
+
+def test_reload_and_workers_are_refused_together(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse(["m:app", "--reload", "--workers", "2"], {})
+    assert exit_info.value.code == 2
+    assert "give --workers or --reload, not both" in capsys.readouterr().err
+
+
+def test_workers_flags_and_variables() -> None:
+    assert parse(["m:app"], {})[1].workers is None
+    assert parse(["m:app", "--workers", "auto"], {})[1].workers == 0
+    assert parse(["m:app"], {"PYRE_WORKERS": "3"})[1].workers == 3
+    assert parse(["m:app"], {"WEB_CONCURRENCY": "4"})[1].workers == 4  # uvicorn's variable
+    assert parse(["m:app", "--workers", "2"], {"WEB_CONCURRENCY": "4"})[1].workers == 2
+    _, config = parse(
+        [
+            *("m:app", "--limit-max-requests", "100", "--limit-max-requests-jitter", "9"),
+            *("--timeout-worker-healthcheck", "2.5"),
+        ],
+        {},
+    )
+    assert (config.limit_max_requests, config.limit_max_requests_jitter) == (100, 9)
+    assert config.timeout_worker_healthcheck == 2.5
+    assert supervised(config)
+    assert worker_count(config) == 1
+    assert worker_count(Config(workers=0)) == len(os.sched_getaffinity(0))
+    assert worker_count(Config(workers=3)) == 3
+    assert not supervised(Config())
+    for bad in (["--workers", "-1"], ["--workers", "many"], ["--timeout-worker-healthcheck", "0"]):
+        with pytest.raises(SystemExit):
+            parse(["m:app", *bad], {})

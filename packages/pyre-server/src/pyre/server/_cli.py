@@ -32,6 +32,12 @@ INTERFACES = ("auto", "pyre", "asgi", "asgi3", "asgi2")
 # The first file descriptor systemd passes with socket activation.
 SD_LISTEN_FDS_START = 3
 
+
+def _worker_count(value: str) -> int:
+    """--workers: a number, or ``auto`` (0) for one per core."""
+    return 0 if value.strip().lower() == "auto" else int(value)
+
+
 # Flags that set a Config field of the same name (with dashes): (flag, type, help).
 _CONFIG_FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ("host", str, "address to bind"),
@@ -54,6 +60,12 @@ _CONFIG_FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ),
     ("timeout-send", float, "seconds a client may read nothing of a response before it is aborted"),
     ("timeout-drain", float, "seconds in-flight requests get to finish on shutdown"),
+    # Header field size
+    (
+        "limit-header-field-size",
+        int,
+        "largest header field (name + value) in bytes, 431 beyond (None: --limit-header-size only)",
+    ),
     # Concurrency limit
     ("limit-concurrency", int, "most requests in progress at once; more get 503 (None: no limit)"),
     # TLS
@@ -64,6 +76,20 @@ _CONFIG_FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ("ssl-cert-reqs", int, "client certificate: 0 none, 1 optional, 2 required (needs --ssl-ca-certs)"),
     ("ssl-ca-certs", str, "PEM file of the CAs that client certificates are verified against"),
     ("ssl-ciphers", str, "OpenSSL cipher list for TLS 1.2; None is Python's default"),
+    # Workers
+    (
+        "workers",
+        _worker_count,
+        "worker processes under a supervisor, 0 or 'auto': one per core; unset: one process "
+        "(else $WEB_CONCURRENCY, as uvicorn)",
+    ),
+    ("limit-max-requests", int, "recycle a worker after this many requests, its replacement started first"),
+    ("limit-max-requests-jitter", int, "add a random 0 to this many requests to --limit-max-requests"),
+    (
+        "timeout-worker-healthcheck",
+        float,
+        "seconds a worker's event loop may send no heartbeat before it is killed and replaced",
+    ),
     # Proxy headers
     (
         "forwarded-allow-ips",
@@ -332,6 +358,8 @@ def parse(argv: Sequence[str], environ: dict[str, str]) -> tuple[argparse.Namesp
         config = Config(**values)
     except ValueError as error:
         parser.error(str(error))
+    if args.reload and config.workers is not None:
+        parser.error("--reload runs one server process: give --workers or --reload, not both")
     return args, config
 
 
@@ -357,6 +385,12 @@ def _fill_from_environment(args: argparse.Namespace, environ: dict[str, str]) ->
     # Proxy headers: uvicorn's variable too, so that a uvicorn deployment's environment works.
     if args.forwarded_allow_ips is None and "FORWARDED_ALLOW_IPS" in environ:
         args.forwarded_allow_ips = environ["FORWARDED_ALLOW_IPS"]
+    # Workers: uvicorn's variable too.
+    if args.workers is None and "WEB_CONCURRENCY" in environ:
+        try:
+            args.workers = int(environ["WEB_CONCURRENCY"])
+        except ValueError:
+            raise ValueError(f"WEB_CONCURRENCY={environ['WEB_CONCURRENCY']!r} is not valid") from None
     # systemd socket activation (sd_listen_fds(3)): one socket, passed as fd 3, for this process.
     if args.fd is None and args.uds is None and environ.get("LISTEN_PID") == str(os.getpid()):
         if environ.get("LISTEN_FDS") != "1":
@@ -468,9 +502,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["serve"]:
         arguments = arguments[1:]
+    environ = dict(os.environ)  # before --env-file: what workers start with, to read it afresh
     args, config = parse(arguments, dict(os.environ))
     from ._logging import configure_logging
     from ._server import run
+    from ._supervisor import Supervisor, run_worker, supervised, worker_descriptors
 
     try:
         configure_logging(
@@ -494,6 +530,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pyre: error: {error}", file=sys.stderr)
             return 1
         return run_reloading(arguments, watch)
+    worker = worker_descriptors(environ)  # this process is a worker of a supervisor
+    if worker is None and supervised(config):
+        try:
+            return Supervisor(arguments, config, environ).run()
+        except ServerError as error:
+            print(f"pyre: error: {error}", file=sys.stderr)
+            return 1
     if args.app_dir:
         sys.path.insert(0, os.path.abspath(args.app_dir))
     asgi_options: dict[str, Any] = {"require_lifespan": True} if config.lifespan == "on" else {}
@@ -503,7 +546,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = load_app(
             args.app, factory=bool(args.factory), interface=args.interface, asgi_options=asgi_options
         )
-        run(app, config)
+        if worker is not None:
+            run_worker(app, config, worker)
+        else:
+            run(app, config)
     except ServerError as error:
         print(f"pyre: error: {error}", file=sys.stderr)
         return 1

@@ -70,6 +70,12 @@ class Config:
     """Comma-separated IP addresses and CIDR networks of trusted proxies; ``*`` trusts every peer."""
 
     # Workers
+    workers: int | None = None
+    """``pyre serve``: run this many worker processes under a supervisor, ``0`` one per
+    core.  ``None``: one process, no supervisor (unless ``limit_max_requests``)."""
+    timeout_worker_healthcheck: float = 5.0
+    """``pyre serve`` with a supervisor: a worker whose event loop sends no heartbeat for
+    this long is killed and replaced."""
     limit_max_requests: int | None = None
     """After this many requests (plus up to ``limit_max_requests_jitter``), ``Server.limit_reached``
     is set and whoever runs the server recycles it: ``pyre serve`` starts a replacement worker,
@@ -77,6 +83,11 @@ class Config:
     limit_max_requests_jitter: int = 0
     """Adds a random 0 to this many requests to ``limit_max_requests``, so that workers started
     together do not all recycle at once."""
+
+    # Header field size
+    limit_header_field_size: int | None = None
+    """Largest single header field, name and value, in bytes; larger gets 431 (gunicorn's
+    ``limit_request_field_size``).  ``None``: only ``limit_header_size`` bounds a field."""
 
     # Concurrency limit
     limit_concurrency: int | None = None
@@ -127,6 +138,10 @@ class Config:
             raise ValueError(
                 f"forwarded_allow_ips={self.forwarded_allow_ips!r}: not IP addresses, networks or '*'"
             ) from None
+        if self.workers is not None and self.workers < 0:
+            raise ValueError("workers must not be negative (0: one per core)")
+        if self.timeout_worker_healthcheck <= 0:
+            raise ValueError("timeout_worker_healthcheck must be positive")
         if self.limit_max_requests is not None and self.limit_max_requests <= 0:
             raise ValueError("limit_max_requests must be positive")
         if self.limit_max_requests_jitter < 0:
@@ -140,6 +155,9 @@ class Config:
             raise ValueError(f"lifespan must be auto, on or off, not {self.lifespan!r}")
         for name, value in self.headers:
             extra_header_line(name, value)
+        # Header field size
+        if self.limit_header_field_size is not None and self.limit_header_field_size <= 0:
+            raise ValueError("limit_header_field_size must be positive")
         # Concurrency limit
         if self.limit_concurrency is not None and self.limit_concurrency <= 0:
             raise ValueError("limit_concurrency must be positive")
