@@ -184,7 +184,14 @@ def test_sigquit_stops_without_waiting_for_a_slow_request(app_dir: pathlib.Path)
 
 
 def test_request_line_and_field_limits_are_gunicorns(app_dir: pathlib.Path) -> None:
-    options = ("--limit-request-line", "100", "--limit-request-fields", "5")
+    options = (
+        "--limit-request-line",
+        "100",
+        "--limit-request-fields",
+        "5",
+        "--limit-request-field_size",
+        "100",
+    )
     with gunicorn(app_dir, "pyre_app:app", *options) as server:
         assert server.get("/" + "a" * 90)[0] == 200
         assert server.get("/" + "a" * 200)[0] == 414  # pyre-server's default allows 8190
@@ -197,6 +204,13 @@ def test_request_line_and_field_limits_are_gunicorns(app_dir: pathlib.Path) -> N
             assert connection.getresponse().status == 431
         finally:
             connection.close()
+        for size, status in ((90, 200), (200, 431)):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            try:
+                connection.request("GET", "/", headers={"x-big": "v" * size})
+                assert connection.getresponse().status == status
+            finally:
+                connection.close()
 
 
 def test_gunicorns_certificate_serves_https(app_dir: pathlib.Path) -> None:

@@ -183,6 +183,14 @@ class Shared:
         self.concurrency_limit = config.limit_concurrency or sys.maxsize
         self.refused_busy = 0  # since the last warning about it
         self.busy_warning_due = 0.0
+        # A header section under this size needs no closer look: one field over
+        # limit_header_field_size makes the section (4 bytes a line) pass it too.
+        field_limit = config.limit_header_field_size
+        self.header_check = (
+            config.limit_header_size
+            if field_limit is None
+            else min(config.limit_header_size, field_limit + 4)
+        )
         self.now = loop.time()
         self.date = b""
         self.server_line = b"server: pyre\r\n" if config.server_header else b""
@@ -258,6 +266,7 @@ class HttpConnection(asyncio.Protocol):
         "chunked",
         "lingering",
         "head_seen",
+        "header_check",
         "request_type",
         "tls_extensions",
     )
@@ -316,6 +325,7 @@ class HttpConnection(asyncio.Protocol):
         self.chunked: rules.ChunkedScan | None = None
         self.lingering = False
         self.head_seen = 0  # bytes of a head that spans batches, so far
+        self.header_check = shared.header_check
         self.request_type = shared.request_type
         self.tls_extensions: Mapping[str, object] | None = None  # the same for each request
 
@@ -602,13 +612,21 @@ class HttpConnection(asyncio.Protocol):
         raw_headers.append((name, value))
         config = self.config
         # RFC 6585 section 5: 431 when "the request's HTTP header fields are too large".
-        if size > config.limit_header_size:
-            raise self._reject(431, "header section too large")
+        if size > self.header_check:  # the section, or with it perhaps this one field
+            self._check_header_size(size, name, value)
         if len(raw_headers) > config.limit_header_count:
             raise self._reject(431, "too many header fields")
         lowered = name.lower()
         if lowered in _SPECIAL_FIELDS:
             self.special.setdefault(lowered, []).append(value)
+
+    def _check_header_size(self, size: int, name: bytes, value: bytes) -> None:
+        config = self.config
+        if size > config.limit_header_size:
+            raise self._reject(431, "header section too large")
+        limit = config.limit_header_field_size
+        if limit is not None and len(name) + len(value) > limit:
+            raise self._reject(431, "header field too large")
 
     def _trailer(self, name: bytes, value: bytes) -> None:
         if self.header_size > self.config.limit_header_size:

@@ -43,7 +43,7 @@ class PyreWorker(Worker):  # type: ignore[misc]  # gunicorn has no type hints
     ``--keep-alive`` (``timeout_keep_alive``), ``--graceful-timeout``
     (``timeout_drain``), ``--max-requests`` and its jitter (``limit_max_requests``),
     ``--limit-request-line``, ``--limit-request-fields`` (``limit_header_count``),
-    ``--limit-request-field_size`` (raises ``limit_header_size`` to at least it),
+    ``--limit-request-field_size`` (``limit_header_field_size``),
     ``--timeout`` (the heartbeat), ``--certfile``, ``--keyfile``, ``--ca-certs``,
     ``--cert-reqs``, ``--ciphers``, ``--ssl-version`` (``ssl_*``), ``--access-logfile``
     (``access_log``), and the error and access loggers.
@@ -109,8 +109,9 @@ class PyreWorker(Worker):  # type: ignore[misc]  # gunicorn has no type hints
             # gunicorn's 0 is "unlimited": pyre-server's own limits stay then.
             limit_request_line=cfg.limit_request_line or defaults.limit_request_line,
             limit_header_count=cfg.limit_request_fields or defaults.limit_header_count,
-            # One field is never more than the whole section: no field gunicorn allows is refused.
-            limit_header_size=max(defaults.limit_header_size, field_size),
+            # gunicorn's 0 is "unlimited" here too; a section always holds one field allowed.
+            limit_header_field_size=field_size or None,
+            limit_header_size=max(defaults.limit_header_size, field_size + 4),
             # TLS, when gunicorn has a certificate (its ssl_context hook is not called).
             ssl_certfile=cfg.certfile or None,
             ssl_keyfile=cfg.keyfile or None,
