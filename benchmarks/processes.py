@@ -80,8 +80,10 @@ class ServerProcess:
         self.port = free_port()
         self.log_path = log_directory / f"{target.name}.log"
         with self.log_path.open("ab") as log:
+            # Several workers are not pinned: they share the machine's cores (with wrk).
+            pinned = ["taskset", "-c", str(core)] if target.workers == 1 else []
             self.process = subprocess.Popen(
-                ["taskset", "-c", str(core), *target.command(self.port)],
+                [*pinned, *target.command(self.port)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -2,7 +2,7 @@
 
 Ratios, not absolute numbers, are the result: every row is divided by the same
 app on uvicorn, framework rows also by Starlette on uvicorn, and the goals the
-project set itself (issues 3, 4 and 5) are checked against this run.
+project set itself (issues 3, 4, 5 and 10) are checked against this run.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from .machine import versions
 from .runner import Case, Settings
 from .scenarios import MEMORY_DESCRIPTION, Scenario
-from .targets import FRAMEWORK_BASELINE, TLS_FAMILY, Target, baseline
+from .targets import FRAMEWORK_BASELINE, TLS_FAMILY, WORKERS_FAMILY, Target, baseline
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,10 @@ GOALS = [
          ">=", 1.15),
         (5, "pyre-framework via to_asgi on uvicorn beats Starlette on uvicorn", "plaintext",
          "pyre-framework-uvicorn", "starlette", "rps", ">", 1.0),
+        (10, "pyre-server with 2 workers >= 1.8x one worker (where wrk is not the limit)", "plaintext json",
+         "pyre-w2", "pyre", "rps", ">=", 1.8),
+        (10, "pyre-server keeps its lead with 2 workers: >= 2.0x uvicorn with 2", "plaintext json", "pyre-w2",
+         "uvicorn-w2", "rps", ">=", 2.0),
     ]
     for scenario in scenarios.split()
 ]
@@ -140,7 +144,7 @@ def add_ratios(results: dict[str, dict[str, Any]], targets: list[Target]) -> Non
             if base_p99 and p99 is not None:
                 result["p99_x_uvicorn"] = p99 / base_p99
         starlette = median(results, FRAMEWORK_BASELINE)
-        if target.family not in ("raw", TLS_FAMILY) and starlette:
+        if target.family not in ("raw", TLS_FAMILY, WORKERS_FAMILY) and starlette:
             result["x_starlette"] = rps / starlette
 
 
@@ -406,7 +410,10 @@ measured seconds apart on the same cores means a lot.
 ## Method
 
 - Every server runs one worker process pinned to one core (`taskset -c 0`);
-  `wrk` (one thread) is pinned to the other core. Access logs are off,
+  `wrk` (one thread) is pinned to the other core. The `-w2` targets run two
+  worker processes (`--workers 2`), not pinned: they share the machine's
+  cores with `wrk`, and their "x uvicorn" divides by uvicorn with two
+  workers. Access logs are off,
   keep-alive timeouts are 120 s and listen backlogs 4096 wherever a server
   has the option; granian runs HTTP/1 only. The exact command lines are in
   `benchmarks/targets.py`.

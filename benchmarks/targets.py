@@ -31,6 +31,9 @@ class Target:
     """Served over TLS with the certificate of :mod:`benchmarks.tls`; wrk connects with https."""
     scenarios: tuple[str, ...] | None = None
     """The only scenarios this target runs; ``None``: all of them."""
+    workers: int = 1
+    """Server processes.  One is pinned to the server core; more are not pinned at all,
+    so that they and wrk share the machine's cores."""
 
     def command(self, port: int) -> list[str]:
         command = SERVER_COMMANDS[self.server](self, port)
@@ -50,6 +53,7 @@ def _pyre(target: Target, port: int) -> list[str]:
         "--host", HOST, "--port", str(port),
         "--no-access-log", "--log-level", "warning",
         "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS), "--backlog", "4096",
+        *_workers(target),
     ]  # fmt: skip
 
 
@@ -60,14 +64,20 @@ def _uvicorn(target: Target, port: int) -> list[str]:
         "--loop", "uvloop", "--http", "httptools",
         "--no-access-log", "--log-level", "warning",
         "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS), "--backlog", "4096",
+        *_workers(target),
     ]  # fmt: skip
+
+
+def _workers(target: Target) -> list[str]:
+    """pyre-server's and uvicorn's flag: without it, each runs one process and no supervisor."""
+    return ["--workers", str(target.workers)] if target.workers > 1 else []
 
 
 def _granian(target: Target, port: int) -> list[str]:
     return [
         sys.executable, "-m", "granian", target.app,
         "--interface", target.interface, "--host", HOST, "--port", str(port),
-        "--workers", "1", "--http", "1", "--no-ws", "--loop", "uvloop",
+        "--workers", str(target.workers), "--http", "1", "--no-ws", "--loop", "uvloop",
         "--log-level", "warning", "--no-access-log", "--backlog", "4096",
         # granian admits at most this many connections at once (default: the backlog)
         "--backpressure", "20000",
@@ -126,6 +136,18 @@ TARGETS += [
     for name, label, server, interface, module in [
         ("pyre-tls", "pyre-spec app on pyre-server over TLS", "pyre", "pyre", "pyre_native"),
         ("uvicorn-tls", "raw ASGI app on uvicorn over TLS", "uvicorn", "asgi", "raw_asgi"),
+    ]
+]
+# Workers: two processes on this machine's cores, next to one pinned to a core.
+WORKERS_FAMILY = "workers"
+TARGETS += [
+    Target(f"{name}-w2", f"{label}, 2 workers", server, interface, f"benchmarks.apps.{module}:app",
+           WORKERS_FAMILY, SERVER_DISTRIBUTIONS[server], scenarios=("plaintext", "json", "new-connection"),
+           workers=2)
+    for name, label, server, interface, module in [
+        ("pyre", "pyre-spec app on pyre-server", "pyre", "pyre", "pyre_native"),
+        ("uvicorn", "raw ASGI app on uvicorn", "uvicorn", "asgi", "raw_asgi"),
+        ("granian", "raw RSGI app on granian", "granian", "rsgi", "raw_rsgi"),
     ]
 ]
 # fmt: on
