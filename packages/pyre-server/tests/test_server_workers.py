@@ -142,6 +142,7 @@ class Supervisor:
                 cwd=HERE,
                 stderr=log,
                 pass_fds=(listener.fileno(),),
+                start_new_session=True,  # a process group of its own, as a terminal gives it
             )
         listener.close()
         self.seen: set[int] = set()  # every worker pid ever seen
@@ -283,21 +284,29 @@ def test_sigttin_adds_a_worker_and_sigttou_removes_one(supervise: Callable[..., 
     assert "one worker is the fewest" in supervisor.log()
 
 
-def test_sigterm_drains_the_workers_and_the_supervisor_exits_0(supervise: Callable[..., Supervisor]) -> None:
+@pytest.mark.parametrize("ctrl_c", [False, True], ids=["sigterm", "sigint-to-the-process-group"])
+def test_sigterm_drains_the_workers_and_the_supervisor_exits_0(
+    supervise: Callable[..., Supervisor], ctrl_c: bool
+) -> None:
     supervisor = supervise("--workers", "2")
     workers = supervisor.serving(2)
     answers: list[int] = []
     slow = threading.Thread(target=lambda: answers.append(get(supervisor.port, "/slow")))
     slow.start()
     time.sleep(0.4)  # the request is in progress
-    supervisor.signal(signal.SIGTERM)
+    if (
+        ctrl_c
+    ):  # a terminal's Ctrl-C reaches every process of the group: the workers leave it to the supervisor
+        os.killpg(supervisor.process.pid, signal.SIGINT)
+    else:
+        supervisor.signal(signal.SIGTERM)
     slow.join(WAIT)
     assert len(answers) == 1
     assert answers[0] in workers  # answered, by a worker that was draining
     assert supervisor.process.wait(WAIT) == 0
     assert all(not os.path.exists(f"/proc/{pid}") for pid in workers)
     log = supervisor.log()
-    assert "Received SIGTERM: draining the workers" in log
+    assert f"Received {'SIGINT' if ctrl_c else 'SIGTERM'}: draining the workers" in log
     assert all(f"Worker [{pid}] stopped (exit status 0)" in log for pid in workers)
 
 

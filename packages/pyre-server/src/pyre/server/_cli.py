@@ -502,11 +502,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["serve"]:
         arguments = arguments[1:]
+    from ._supervisor import Supervisor, become_worker, run_worker, supervised
+
     environ = dict(os.environ)  # before --env-file: what workers start with, to read it afresh
+    worker = become_worker(environ)  # set when this process is a worker of a supervisor
     args, config = parse(arguments, dict(os.environ))
     from ._logging import configure_logging
     from ._server import run
-    from ._supervisor import Supervisor, run_worker, supervised, worker_descriptors
 
     try:
         configure_logging(
@@ -530,7 +532,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pyre: error: {error}", file=sys.stderr)
             return 1
         return run_reloading(arguments, watch)
-    worker = worker_descriptors(environ)  # this process is a worker of a supervisor
     if worker is None and supervised(config):
         try:
             return Supervisor(arguments, config, environ).run()

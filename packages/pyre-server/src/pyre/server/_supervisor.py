@@ -27,8 +27,8 @@ SIGHUP             rolling restart: one worker at a time, a new one starts and
 SIGTTIN, SIGTTOU   one worker more, one fewer
 =================  ==========================================================
 
-A worker drains on SIGTERM (or SIGINT) and stops at once on SIGQUIT.  It runs in
-a process group of its own, so that a terminal's Ctrl-C reaches the supervisor only.
+A worker drains on SIGTERM and stops at once on SIGQUIT.  It ignores SIGINT, which
+a terminal's Ctrl-C sends to the whole process group: the supervisor decides.
 """
 
 from __future__ import annotations
@@ -103,11 +103,16 @@ def worker_count(config: Config) -> int:
 # In a worker ------------------------------------------------------------------------------------
 
 
-def worker_descriptors(environ: Mapping[str, str]) -> tuple[int, int] | None:
-    """In a worker: the listening socket and the supervisor's pipe; else None."""
+def become_worker(environ: Mapping[str, str]) -> tuple[int, int] | None:
+    """In a worker: the listening socket and the supervisor's pipe; else None.
+
+    A worker ignores SIGINT from here on: a terminal's Ctrl-C reaches the whole
+    process group, and the supervisor decides what the workers do.
+    """
     value = environ.get(WORKER_ENV)
     if value is None:
         return None
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     listener, _, channel = value.partition(",")
     return int(listener), int(channel)
 
@@ -141,7 +146,6 @@ async def _work(app: Application, config: Config, channel: int) -> None:
         server.cancel_requests()
 
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGQUIT, stop_now)
     await server.start()
     send(READY)
@@ -409,11 +413,7 @@ class Supervisor:
         read_end, write_end = os.pipe()
         environ = {**self.environ, WORKER_ENV: f"{self.listener},{write_end}"}
         try:
-            # In a process group of its own: a terminal's Ctrl-C reaches the supervisor
-            # alone, which drains the workers.
-            process = subprocess.Popen(
-                self.command, env=environ, pass_fds=(self.listener, write_end), process_group=0
-            )
+            process = subprocess.Popen(self.command, env=environ, pass_fds=(self.listener, write_end))
         except OSError as error:
             os.close(read_end)
             logger.error("Cannot start a worker: %s", error)
