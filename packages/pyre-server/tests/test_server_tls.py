@@ -25,7 +25,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from server_support import serve
 
-from pyre.server import Config, StartupError
+from pyre.server import Config, Server, StartupError
 from pyre.server._cli import parse
 from pyre.spec import EXT_TLS, Request, Response
 
@@ -232,6 +232,29 @@ async def test_a_stalled_handshake_is_closed_after_the_header_timeout(files: Fil
         # Closed well before asyncio's own default of 60 s.
         assert await read_until_closed(reader, 10) == b""
         writer.close()
+
+
+async def test_an_idle_client_that_ignores_close_notify_does_not_hold_up_the_drain(files: Files) -> None:
+    """A pooled connection is not read while idle, so its client never answers the server's
+    close_notify: the server must not wait asyncio's 30 s for it (nor the whole drain)."""
+    server = Server(describe, Config(port=0, access_log=False, timeout_drain=20.0, **tls_options(files)))
+    await server.start()
+
+    def idle_client() -> ssl.SSLSocket:
+        sock = client_context(files).wrap_socket(
+            socket.create_connection(("127.0.0.1", server.port), timeout=10), server_hostname="localhost"
+        )
+        sock.sendall(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
+        return sock  # and read no more
+
+    idle = await asyncio.to_thread(idle_client)
+    try:
+        started = time.monotonic()
+        await server.stop()
+        assert time.monotonic() - started < 10  # the drain timeout is 20 s; LINGER_TIMEOUT is 2 s
+    finally:
+        idle.close()
 
 
 async def test_an_encrypted_key_needs_its_password(files: Files) -> None:

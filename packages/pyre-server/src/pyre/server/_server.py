@@ -19,7 +19,7 @@ from pyre.spec import EXT_EARLY_HINTS, EXT_TLS, EXT_UPGRADE, Application, HasLif
 from .__about__ import __version__
 from ._config import Config
 from ._errors import StartupError
-from ._protocol import HttpConnection, Shared
+from ._protocol import LINGER_TIMEOUT, HttpConnection, Shared
 from ._tls import ServerTLS
 
 logger = logging.getLogger("pyre.server")
@@ -136,8 +136,15 @@ class Server:
         if tls is None:
             return {}
         # A client that stalls its handshake is closed after timeout_header, as one that
-        # stalls its request head would be (the connection does not exist before).
-        return {"ssl": tls.context, "ssl_handshake_timeout": self.config.timeout_header}
+        # stalls its request head would be (the connection does not exist before).  A closed
+        # connection whose client does not answer TLS's close_notify (an idle pooled
+        # connection does not read) is reset after LINGER_TIMEOUT, as a lingering close is,
+        # not after asyncio's 30 s, which would also make every drain wait that long.
+        return {
+            "ssl": tls.context,
+            "ssl_handshake_timeout": self.config.timeout_header,
+            "ssl_shutdown_timeout": LINGER_TIMEOUT,
+        }
 
     async def _adopt(self, sockets: Sequence[socket.socket], factory: Callable[[], HttpConnection]) -> None:
         loop = asyncio.get_running_loop()
