@@ -39,10 +39,8 @@ class ServerTLS:
         if server_name is not None and isinstance(ssl_object, ssl.SSLObject):
             self._server_names[ssl_object] = server_name
 
-    def session_extensions(self, ssl_object: ssl.SSLObject | None) -> Mapping[str, object]:
+    def session_extensions(self, ssl_object: ssl.SSLObject) -> Mapping[str, object]:
         """``request.extensions`` for every request on a connection with this session."""
-        if ssl_object is None:  # cannot happen on a TLS transport; no data rather than wrong data
-            return MappingProxyType({})
         cipher = ssl_object.cipher()
         session = {
             "version": ssl_object.version(),
@@ -97,7 +95,7 @@ def _check_exists(path: str, what: str) -> None:
 
 
 def _reason(error: OSError) -> str:
-    """OpenSSL's reason in words ("bad decrypt" for a wrong password), on one line."""
+    """OpenSSL's reason in words ("key values mismatch"), on one line."""
     reason = getattr(error, "reason", None)
     text = reason.lower().replace("_", " ") if isinstance(reason, str) else str(error.strerror or error)
     return text.splitlines()[0] if text else type(error).__name__
