@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 import trustme
-from fastapi import FastAPI, Request
+import websockets
+from fastapi import FastAPI, Request, WebSocket
 
 from pyre.asgi import from_asgi
 from pyre.server import Config, Server
@@ -27,6 +29,14 @@ async def where(request: Request) -> dict[str, Any]:
         "tls": request.scope["extensions"].get("tls"),
         "tls_id": id(request.scope["extensions"].get("tls")),
     }
+
+
+@app.websocket("/ws")
+async def ws(websocket: WebSocket) -> None:
+    await websocket.accept()
+    tls = websocket.scope["extensions"].get("tls")
+    await websocket.send_json({"url": str(websocket.url), "tls_version": tls and tls["tls_version"]})
+    await websocket.close()
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +112,15 @@ async def test_plain_http_has_no_tls_extension() -> None:
         body = (await http.get(f"http://127.0.0.1:{port}/where")).json()
     assert body["url"] == f"http://127.0.0.1:{port}/where"
     assert body["tls"] is None
+
+
+async def test_a_websocket_over_tls_is_wss_with_the_tls_extension(certificates: dict[str, Any]) -> None:
+    context = ssl.create_default_context()
+    certificates["ca"].configure_trust(context)
+    options = {"ssl_certfile": certificates["certfile"], "ssl_keyfile": certificates["keyfile"]}
+    async with serving(**options) as server:
+        url = f"wss://127.0.0.1:{server.port}/ws"
+        async with websockets.connect(url, ssl=context) as socket:
+            body = json.loads(await socket.recv())
+    assert body["url"] == url
+    assert body["tls_version"] in (0x0303, 0x0304)

@@ -16,14 +16,16 @@ import asyncio
 import base64
 import hashlib
 import struct
+from collections.abc import Mapping
 from typing import Any, Final
 
-from pyre.spec import ByteStream, ClientDisconnected, Request, Response
+from pyre.spec import EXT_TLS, ByteStream, ClientDisconnected, Request, Response
 
 from ._errors import ASGIProtocolError, ClientDisconnect
 from ._messages import body_bytes, final_status, header_pairs
 from ._paths import asgi_paths
 from ._stepping import AppStepper, drive
+from ._tls import asgi_tls
 from ._types import ASGI_VERSION, HTTP_SPEC_VERSION, ASGIApp, Message
 
 # RFC 6455 section 1.3: the GUID appended to Sec-WebSocket-Key for Sec-WebSocket-Accept.
@@ -186,6 +188,10 @@ def websocket_scope(request: Request, headers: list[tuple[bytes, bytes]]) -> dic
     protocols = request.headers.get_all("sec-websocket-protocol")
     root_path = request.root_path
     path, raw_path = asgi_paths(request, root_path) if root_path else (request.path, request.raw_path)
+    extensions: dict[str, object] = {"websocket.http.response": {}}
+    session = request.extensions.get(EXT_TLS)
+    if isinstance(session, Mapping):  # one WebSocket per connection: built once for it
+        extensions["tls"] = asgi_tls(session)
     return {
         "type": "websocket",
         "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
@@ -200,7 +206,7 @@ def websocket_scope(request: Request, headers: list[tuple[bytes, bytes]]) -> dic
         "server": request.server,
         "subprotocols": [p.strip() for value in protocols for p in value.split(",") if p.strip()],
         "state": dict(request.state),
-        "extensions": {"websocket.http.response": {}},
+        "extensions": extensions,
     }
 
 
