@@ -239,6 +239,7 @@ def test_workers_serve_in_processes_of_their_own(supervise: Callable[..., Superv
     pids = supervisor.serving(2)
     assert supervisor.process.pid not in pids
     assert f"Supervisor [{supervisor.process.pid}] starting 2 workers" in supervisor.log()
+    assert get(supervisor.port, "/inherited") == 0  # the app's child processes are not workers
 
 
 def test_a_killed_worker_comes_back_and_the_others_serve_on(supervise: Callable[..., Supervisor]) -> None:
@@ -249,10 +250,10 @@ def test_a_killed_worker_comes_back_and_the_others_serve_on(supervise: Callable[
         os.kill(victim, signal.SIGKILL)
         eventually(lambda: len(supervisor.workers - {victim, survivor}) == 1, "a new worker")
         mark = len(load.pids)
-        eventually(lambda: len(load.answered_since(mark)) == 2, "both workers answering")
+        eventually(lambda: supervisor.workers <= load.answered_since(mark), "both workers answering")
     # One client, one request at a time: only the one the killed worker held can fail.
     assert len(load.failures) <= 1, load.failures
-    assert supervisor.workers == load.answered_since(mark)
+    assert load.answered_since(mark) == supervisor.workers  # the killed one answers no more
     assert survivor in supervisor.workers
     assert f"Worker [{victim}] died (killed by SIGKILL)" in supervisor.log()
 
@@ -265,9 +266,10 @@ def test_sighup_replaces_every_worker_and_loses_no_request(supervise: Callable[.
         supervisor.signal(signal.SIGHUP)
         eventually(lambda: not supervisor.workers & old and len(supervisor.workers) == 2, "new workers")
         mark = len(load.pids)
-        eventually(lambda: len(load.answered_since(mark)) == 2, "the new workers answering")
+        eventually(lambda: supervisor.workers <= load.answered_since(mark), "the new workers answering")
     assert load.failures == []
-    assert load.answered_since(mark) == supervisor.workers
+    # (An answer an old worker sent just before it exited may be counted after the mark.)
+    assert load.answered_since(mark) - old == supervisor.workers
     assert "Received SIGHUP: replacing 2 workers one at a time" in supervisor.log()
 
 

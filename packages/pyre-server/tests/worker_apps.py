@@ -10,7 +10,10 @@ from pyre.spec import Request, Response
 
 
 async def app(request: Request) -> Response:
-    """``/`` answers the worker's pid; ``/slow`` after a second; ``/block`` blocks the event loop."""
+    """``/`` answers the worker's pid; ``/slow`` after a second; ``/block`` blocks the event loop;
+    ``/inherited`` whether the supervisor's variable reached the app's environment."""
+    if request.path == "/inherited":
+        return Response(200, body=str(int("_PYRE_WORKER_FDS" in os.environ)).encode())
     if request.path == "/slow":
         await asyncio.sleep(1.0)
     elif request.path == "/block":

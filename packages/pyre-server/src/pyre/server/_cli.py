@@ -504,8 +504,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments = arguments[1:]
     from ._supervisor import Supervisor, become_worker, run_worker, supervised
 
+    worker = become_worker()  # set when this process is a worker of a supervisor
     environ = dict(os.environ)  # before --env-file: what workers start with, to read it afresh
-    worker = become_worker(environ)  # set when this process is a worker of a supervisor
     args, config = parse(arguments, dict(os.environ))
     from ._logging import configure_logging
     from ._server import run

@@ -103,13 +103,14 @@ def worker_count(config: Config) -> int:
 # In a worker ------------------------------------------------------------------------------------
 
 
-def become_worker(environ: Mapping[str, str]) -> tuple[int, int] | None:
+def become_worker() -> tuple[int, int] | None:
     """In a worker: the listening socket and the supervisor's pipe; else None.
 
-    A worker ignores SIGINT from here on: a terminal's Ctrl-C reaches the whole
-    process group, and the supervisor decides what the workers do.
+    The variable naming them is removed, so that the app's own child processes do
+    not inherit it.  A worker ignores SIGINT from here on: a terminal's Ctrl-C
+    reaches the whole process group, and the supervisor decides what workers do.
     """
-    value = environ.get(WORKER_ENV)
+    value = os.environ.pop(WORKER_ENV, None)
     if value is None:
         return None
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -200,6 +201,7 @@ class Supervisor:
         self.environ = dict(environ)
         self.config = config
         self.count = worker_count(config)
+        self.listener = -1  # the listening socket's descriptor, once bound
         self.workers: list[_Worker] = []
         self.selector = selectors.DefaultSelector()
         self.stopping = False
