@@ -460,3 +460,29 @@ def test_workers_flags_and_variables() -> None:
     for bad in (["--workers", "-1"], ["--workers", "many"], ["--timeout-worker-healthcheck", "0"]):
         with pytest.raises(SystemExit):
             parse(["m:app", *bad], {})
+
+
+def test_an_address_the_supervisor_cannot_bind_is_an_error() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*PYRE_SERVE, "--port", str(port), "--workers", "2"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+    assert result.returncode == 1
+    assert f"pyre: error: cannot listen on 127.0.0.1:{port}: address already in use" in result.stderr
+    assert "Started worker" not in result.stderr
+
+
+def test_a_worker_that_keeps_dying_is_restarted_with_back_off(supervise: Callable[..., Supervisor]) -> None:
+    supervisor = supervise("--workers", "1")
+    for _ in range(3):
+        (worker,) = supervisor.serving(1)
+        os.kill(worker, signal.SIGKILL)
+        eventually(lambda dead=worker: dead not in supervisor.workers, "the worker gone")
+    supervisor.serving(1)
+    deaths = re.findall(r"died \(killed by SIGKILL\): starting another (now|in [\d.]+ s)", supervisor.log())
+    assert deaths == ["now", "in 0.5 s", "in 1.0 s"]

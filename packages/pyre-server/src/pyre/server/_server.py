@@ -123,11 +123,7 @@ class Server:
                     factory, config.host, config.port, backlog=config.backlog, start_serving=False, **tls
                 )
         except OSError as error:
-            where = config.uds or (
-                f"fd {config.fd}" if config.fd is not None else f"{config.host}:{config.port}"
-            )
-            reason = os.strerror(error.errno).lower() if error.errno else str(error)
-            raise StartupError(f"cannot listen on {where}: {reason}") from None
+            raise listen_error(config, error) from None
         self._servers.append(server)
 
     def _tls_options(self) -> dict[str, Any]:
@@ -283,6 +279,13 @@ async def _all_closed(shared: Shared, seconds: float) -> bool:
         except TimeoutError:
             return False
     return True
+
+
+def listen_error(config: Config, error: OSError) -> StartupError:
+    """Binding the configured address failed (here, or in ``pyre serve``'s supervisor)."""
+    where = config.uds or (f"fd {config.fd}" if config.fd is not None else f"{config.host}:{config.port}")
+    reason = os.strerror(error.errno).lower() if error.errno else str(error)
+    return StartupError(f"cannot listen on {where}: {reason}")
 
 
 def _remove_stale_socket(path: str) -> None:

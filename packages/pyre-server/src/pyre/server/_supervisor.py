@@ -49,8 +49,7 @@ from typing import Final
 from pyre.spec import Application
 
 from ._config import Config
-from ._errors import StartupError
-from ._server import Server, _remove_stale_socket, new_event_loop
+from ._server import Server, _remove_stale_socket, listen_error, new_event_loop
 
 logger = logging.getLogger("pyre.server")
 
@@ -258,11 +257,7 @@ class Supervisor:
             )[0]
             return socket.create_server(address, family=family, backlog=config.backlog)
         except OSError as error:
-            where = config.uds or (
-                f"fd {config.fd}" if config.fd is not None else f"{config.host}:{config.port}"
-            )
-            reason = os.strerror(error.errno).lower() if error.errno else str(error)
-            raise StartupError(f"cannot listen on {where}: {reason}") from None
+            raise listen_error(config, error) from None
 
     def _loop(self, wakeup: socket.socket) -> None:
         check_every = self.config.timeout_worker_healthcheck / 4
