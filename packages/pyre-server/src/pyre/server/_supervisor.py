@@ -69,16 +69,6 @@ _STABLE: Final = 10.0
 # The supervisor's loop wakes at least this often (to reap, restart, check heartbeats).
 _POLL: Final = 0.5
 
-# (SIGCHLD only wakes the loop, to reap at once.)
-_SIGNALS: Final = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGTTIN,
-    signal.SIGTTOU,
-    signal.SIGCHLD,
-)
-
 
 def supervised(config: Config) -> bool:
     """Whether ``pyre serve`` runs a supervisor: for workers, and for recycling
@@ -216,7 +206,9 @@ class Supervisor:
         wakeup_read, wakeup_write = socket.socketpair()
         wakeup_read.setblocking(False)
         wakeup_write.setblocking(False)
-        previous_handlers = {signum: signal.signal(signum, _ignore) for signum in _SIGNALS}
+        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
+        signals = (*handled, signal.SIGCHLD)  # SIGCHLD only wakes the loop, to reap at once
+        previous_handlers = {signum: signal.signal(signum, _ignore) for signum in signals}
         previous_wakeup = signal.set_wakeup_fd(wakeup_write.fileno(), warn_on_full_buffer=False)
         self.selector.register(wakeup_read, selectors.EVENT_READ, None)
         logger.info(
