@@ -486,3 +486,30 @@ def test_a_worker_that_keeps_dying_is_restarted_with_back_off(supervise: Callabl
     supervisor.serving(1)
     deaths = re.findall(r"died \(killed by SIGKILL\): starting another (now|in [\d.]+ s)", supervisor.log())
     assert deaths == ["now", "in 0.5 s", "in 1.0 s"]
+
+
+def test_workers_on_the_socket_systemd_passed() -> None:
+    """As examples/deploy's unit runs it: socket activation (fd 3, LISTEN_PID) and --workers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def become_activated() -> None:  # in the child, between fork and exec, as systemd does
+        os.dup2(listener.fileno(), 3)
+        os.environ["LISTEN_FDS"] = "1"
+        os.environ["LISTEN_PID"] = str(os.getpid())
+
+    process = subprocess.Popen(
+        [*PYRE_SERVE, "--workers", "2"],
+        cwd=HERE,
+        pass_fds=(3, listener.fileno()),
+        preexec_fn=become_activated,
+        stderr=subprocess.DEVNULL,
+    )
+    listener.close()
+    try:
+        pids: set[int] = set()
+        eventually(lambda: pids.add(get(port)) or len(pids) == 2, "both workers answering")
+        assert pids == children(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(WAIT) == 0
