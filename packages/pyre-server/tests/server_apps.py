@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -44,3 +45,24 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 not_callable = 42
+
+
+class SlowStartup:
+    """A lifespan startup that takes ``seconds``: a signal arrives while it runs."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, server: ServerInfo, state: State) -> AsyncIterator[None]:
+        log.info("lifespan startup began")
+        await asyncio.sleep(self.seconds)
+        yield
+        log.info("lifespan shutdown ran")
+
+    async def __call__(self, request: Request) -> Response:
+        return Response(200, body=b"ok")
+
+
+slow_startup = SlowStartup(1.0)
+hung_startup = SlowStartup(60.0)

@@ -225,3 +225,36 @@ def test_reload_restarts_the_server_when_source_changes(tmp_path: object) -> Non
         process.wait(10)
         assert process.stderr is not None
         process.stderr.close()
+
+
+def wait_for_line(process: subprocess.Popen[str], text: str) -> None:
+    assert process.stderr is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        assert line, f"the server exited before logging {text!r}"
+        if text in line:
+            return
+    raise AssertionError(f"the server did not log {text!r}")
+
+
+def test_sigterm_during_lifespan_startup_is_a_graceful_stop_after_it() -> None:
+    # Signal handlers are in place before the startup: the default action would kill
+    # the process with no lifespan shutdown (exit -15).
+    with pyre_process("server_apps:slow_startup", "--port=0") as process:
+        wait_for_line(process, "lifespan startup began")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+        assert process.stderr is not None
+        assert "lifespan shutdown ran" in process.stderr.read()
+
+
+def test_a_second_signal_gives_up_a_startup_that_hangs() -> None:
+    with pyre_process("server_apps:hung_startup", "--port=0") as process:
+        wait_for_line(process, "lifespan startup began")
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 1
+        assert process.stderr is not None
+        assert "stopped by a second signal before the server had started" in process.stderr.read()

@@ -303,23 +303,36 @@ async def serve(app: Application, config: Config) -> None:
     """Run until SIGINT or SIGTERM (or ``limit_max_requests``), then stop gracefully;
     a second signal stops at once."""
     server = Server(app, config)
-    await server.start()
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     signals = (signal.SIGINT, signal.SIGTERM)
 
+    starting = asyncio.current_task()
+
     def on_signal() -> None:
         if stop_requested.is_set():
             logger.warning("Stopping now")
+            if starting is not None:  # a second signal while the startup hangs: give it up
+                starting.cancel()
             for connection in list(server._shared.connections if server._shared else ()):
                 connection.cancel()
             return
         logger.info("Shutting down (send the signal again to stop at once)")
         stop_requested.set()
 
+    # Before start(): a SIGTERM during the lifespan startup (a rolling restart, a
+    # Kubernetes pod stopped early) is a graceful stop once the server has started,
+    # not the default action that kills the process.
     for signum in signals:
         loop.add_signal_handler(signum, on_signal)
     try:
+        try:
+            await server.start()
+        except asyncio.CancelledError:
+            if not stop_requested.is_set():
+                raise
+            raise StartupError("stopped by a second signal before the server had started") from None
+        starting = None
         await _first(stop_requested.wait(), server.limit_reached.wait())
         await server.stop()
     finally:
