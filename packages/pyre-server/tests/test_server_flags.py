@@ -313,26 +313,6 @@ def test_lifespan_off_skips_it_and_on_requires_it() -> None:
         assert "lifespan shutdown ran" in process.stderr.read()
 
 
-HTTP_ONLY_ASGI_APP = """\
-async def app(scope, receive, send):
-    assert scope["type"] == "http", "no lifespan here"
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"asgi"})
-"""
-
-
-def test_lifespan_on_requires_it_of_an_asgi_app(tmp_path: Path) -> None:
-    pytest.importorskip("pyre.asgi")
-    (tmp_path / "http_only.py").write_text(HTTP_ONLY_ASGI_APP)
-    result = run("http_only:app", "--port=0", "--lifespan=on", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "pyre: error: lifespan startup failed: LifespanFailure: the ASGI application does not support" in (
-        result.stderr
-    )
-    with pyre("http_only:app", "--port=0", cwd=tmp_path) as process:  # auto: served without lifespan
-        assert httpx.get(f"http://127.0.0.1:{listening(process)}/").text == "asgi"
-
-
 # -- response heads ----------------------------------------------------------------------------------
 
 
@@ -384,35 +364,3 @@ def test_header_flag_from_the_command_line() -> None:
         response = httpx.get(f"http://127.0.0.1:{listening(p)}/")
     assert response.headers["x-served-by"] == "pyre-1"
     assert "date" not in response.headers
-
-
-# -- WebSocket options for ASGI apps -------------------------------------------------------------------
-
-WEBSOCKET_APP = """\
-async def app(scope, receive, send):
-    assert scope["type"] in ("websocket", "lifespan")
-    if scope["type"] == "lifespan":
-        return
-    await receive()
-    await send({"type": "websocket.accept"})
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        await send({"type": "websocket.send", "text": message["text"]})
-"""
-
-
-def test_ws_max_size_reaches_the_bridge(tmp_path: Path) -> None:
-    pytest.importorskip("pyre.asgi")
-    websockets = pytest.importorskip("websockets.sync.client")
-    (tmp_path / "ws_app.py").write_text(WEBSOCKET_APP)
-    with pyre("ws_app:app", "--port=0", "--interface=asgi3", "--ws-max-size=10", cwd=tmp_path) as process:
-        port = listening(process)
-        with websockets.connect(f"ws://127.0.0.1:{port}/") as connection:
-            connection.send("0123456789")
-            assert connection.recv(timeout=10) == "0123456789"
-            connection.send("0123456789a")
-            with pytest.raises(Exception) as raised:
-                connection.recv(timeout=10)
-        assert connection.close_code == 1009, raised.value
