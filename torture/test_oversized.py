@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from torture_support import ALL, SUBJECTS, Settings, connect, read_until_closed, split_replies
+from torture_support import Settings, cases_on_every_server, connect, read_until_closed, split_replies
 
 GIB = 2**30
 # name: (head, body bytes the client goes on sending after it, the statuses pyre-server may answer)
@@ -58,18 +58,8 @@ def body_stream(size: int, chunked: bool) -> list[bytes]:
 KNOWN_DEFECTS: dict[str, str] = {}
 
 
-def cases() -> list[object]:
-    params = []
-    for name in CASES:
-        for kind in ALL:
-            defect = KNOWN_DEFECTS.get(name) if kind in SUBJECTS else None
-            marks = [pytest.mark.xfail(strict=True, reason=defect)] if defect else []
-            params.append(pytest.param(name, kind, id=f"{name}-{kind}", marks=marks))
-    return params
-
-
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("case", "kind"), cases())
+@pytest.mark.parametrize(("case", "kind"), cases_on_every_server(CASES, KNOWN_DEFECTS))
 async def test_oversized(case: str, kind: str, shared, measure) -> None:  # type: ignore[no-untyped-def]
     server = shared(kind, Settings(keep_alive=2))
     head, body_size, expected = CASES[case]

@@ -8,7 +8,7 @@ where a lenient parser would find it.
 from __future__ import annotations
 
 import pytest
-from torture_support import ALL, SUBJECTS, Settings, send_and_close_write, split_replies
+from torture_support import Settings, cases_on_every_server, send_and_close_write, split_replies
 
 VALID = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -99,18 +99,8 @@ SHAPES: dict[str, tuple[bytes, int]] = {
 KNOWN_DEFECTS: dict[str, str] = {}
 
 
-def cases() -> list[object]:
-    params = []
-    for name in SHAPES:
-        for kind in ALL:
-            defect = KNOWN_DEFECTS.get(name) if kind in SUBJECTS else None
-            marks = [pytest.mark.xfail(strict=True, reason=defect)] if defect else []
-            params.append(pytest.param(name, kind, id=f"{name}-{kind}", marks=marks))
-    return params
-
-
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize(("shape", "kind"), cases())
+@pytest.mark.parametrize(("shape", "kind"), cases_on_every_server(SHAPES, KNOWN_DEFECTS))
 async def test_smuggling_behind_a_valid_request(shape: str, kind: str, shared, measure) -> None:  # type: ignore[no-untyped-def]
     server = shared(kind, Settings(keep_alive=2))
     bad, expected = SHAPES[shape]

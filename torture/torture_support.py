@@ -19,7 +19,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -461,6 +461,19 @@ def servers(*kinds: str, defect: str | None = None) -> list[Any]:
 
     marks = [pytest.mark.xfail(strict=True, reason=defect)] if defect else []
     return [pytest.param(kind, id=kind, marks=marks if kind in SUBJECTS else []) for kind in kinds]
+
+
+def cases_on_every_server(names: Iterable[str], known_defects: Mapping[str, str]) -> list[Any]:
+    """``(name, kind)`` parameters for each case on each server of ``ALL``; a case in
+    ``known_defects`` is a strict xfail on the subjects, as ``servers`` marks it."""
+    import pytest
+
+    params = []
+    for name in names:
+        for server in servers(*ALL, defect=known_defects.get(name)):
+            (kind,) = server.values
+            params.append(pytest.param(name, kind, id=f"{name}-{kind}", marks=server.marks))
+    return params
 
 
 ALL = ("pyre", "uvicorn", "granian")
