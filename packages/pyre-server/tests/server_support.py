@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pyre.server import Config, Server
@@ -165,3 +170,47 @@ async def fds_settle(baseline: int) -> int:
             break
         await asyncio.sleep(0.02)
     return open_fds()
+
+
+HERE = os.path.dirname(__file__)
+
+
+@contextmanager
+def pyre_process(
+    *arguments: str, cwd: str | Path = HERE, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """``python -m pyre.server`` with ``arguments``, its stderr readable; stopped at the end."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pyre.server", *arguments],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        process.wait(10)
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def listening(process: subprocess.Popen[str], seen: list[str] | None = None) -> int:
+    """The port from the process's "Listening on" line; the lines before it go to ``seen``."""
+    assert process.stderr is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        assert line, f"the server exited before listening: {seen}"
+        if seen is not None:
+            seen.append(line)
+        match = re.search(r"Listening on http://127\.0\.0\.1:(\d+)", line)
+        if match:
+            return int(match.group(1))
+    raise AssertionError("the server did not start listening")

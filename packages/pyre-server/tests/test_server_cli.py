@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import server_apps
+from server_support import listening, pyre_process
 
 from pyre.server import AppLoadError, Config
 from pyre.server._cli import adapt, looks_like_asgi, parse
@@ -108,40 +106,9 @@ def test_asgi_app_without_pyre_asgi_is_a_one_line_error(monkeypatch: pytest.Monk
         adapt(server_apps.hello, "asgi", "m:hello")
 
 
-@contextmanager
-def pyre_process(*arguments: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pyre.server", *arguments],
-        cwd=HERE,
-        env={**os.environ, **(env or {})},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
-        assert process.stderr is not None
-        process.stderr.close()
-
-
-def wait_listening(process: subprocess.Popen[str]) -> int:
-    assert process.stderr is not None
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        match = re.search(r"Listening on http://127\.0\.0\.1:(\d+)", line)
-        if match:
-            return int(match.group(1))
-        assert line, "the server exited before listening"
-    raise AssertionError("the server did not start listening")
-
-
 def test_serves_then_exits_0_on_sigterm_after_lifespan_shutdown() -> None:
     with pyre_process("server_apps:lifespan", "--port=0") as process:
-        port = wait_listening(process)
+        port = listening(process)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
             assert response.read() == b"ok"
         process.send_signal(signal.SIGTERM)
@@ -152,7 +119,7 @@ def test_serves_then_exits_0_on_sigterm_after_lifespan_shutdown() -> None:
 
 def test_factory_and_sigint() -> None:
     with pyre_process("server_apps:make_app", "--factory", "--port=0", "--no-access-log") as process:
-        port = wait_listening(process)
+        port = listening(process)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
             assert response.read() == b"hello from the command line"
         process.send_signal(signal.SIGINT)
@@ -208,13 +175,13 @@ def test_reload_restarts_the_server_when_source_changes(tmp_path: object) -> Non
         text=True,
     )
     try:
-        port = wait_listening(process)
+        port = listening(process)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
             assert response.read() == b"version 1"
         time.sleep(0.1)
         with open(module, "w") as file:
             file.write(source % 2)
-        port = wait_listening(process)
+        port = listening(process)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
             assert response.read() == b"version 2"
         process.send_signal(signal.SIGINT)

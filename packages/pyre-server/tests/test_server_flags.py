@@ -10,13 +10,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from server_support import Client, hello, serve
+from server_support import Client, hello, listening, pyre_process, serve
 
 from pyre.server import Config, __version__
 from pyre.server._cli import parse
@@ -31,43 +29,6 @@ from pyre.spec import Response
 async def app(request):
     return Response(200, body=os.environ.get("GREETING", "-").encode())
 """
-
-
-@contextmanager
-def pyre(
-    *arguments: str, cwd: str | Path = HERE, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pyre.server", *arguments],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        process.wait(10)
-        assert process.stderr is not None
-        process.stderr.close()
-
-
-def listening(process: subprocess.Popen[str], seen: list[str] | None = None) -> int:
-    assert process.stderr is not None
-    while True:
-        line = process.stderr.readline()
-        assert line, f"the server exited before listening: {seen}"
-        if seen is not None:
-            seen.append(line)
-        match = re.search(r"Listening on http://127\.0\.0\.1:(\d+)", line)
-        if match:
-            return int(match.group(1))
 
 
 def run(
@@ -138,7 +99,7 @@ def test_parsed_aliases_and_levels() -> None:
 def test_app_dir(tmp_path: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "greeting_app.py").write_text(APP)
-    with pyre(
+    with pyre_process(
         "greeting_app:app", "--port=0", "--app-dir", str(tmp_path / "elsewhere"), cwd=tmp_path / ".."
     ) as p:
         assert httpx.get(f"http://127.0.0.1:{listening(p)}/").text == "-"
@@ -158,12 +119,12 @@ def test_env_file_sets_what_the_environment_does_not(tmp_path: Path) -> None:
             """
         )
     )
-    with pyre("greeting_app:app", "--port=0", "--env-file=settings.env", cwd=tmp_path) as process:
+    with pyre_process("greeting_app:app", "--port=0", "--env-file=settings.env", cwd=tmp_path) as process:
         response = httpx.get(f"http://127.0.0.1:{listening(process)}/")
         assert response.text == "hello from the env file"
         assert "server" not in response.headers
     environment = {"GREETING": "from the real environment", "PYRE_ENV_FILE": "settings.env"}
-    with pyre("greeting_app:app", "--port=0", cwd=tmp_path, env=environment) as process:
+    with pyre_process("greeting_app:app", "--port=0", cwd=tmp_path, env=environment) as process:
         assert httpx.get(f"http://127.0.0.1:{listening(process)}/").text == "from the real environment"
 
 
@@ -244,7 +205,7 @@ def _write_log_config(kind: str, directory: Path, log_file: Path) -> Path:
 def test_log_config_file(kind: str, tmp_path: Path) -> None:
     log_file = tmp_path / "server.log"
     config = _write_log_config(kind, tmp_path, log_file)
-    with pyre("server_apps:hello", "--port=0", f"--log-config={config}") as process:
+    with pyre_process("server_apps:hello", "--port=0", f"--log-config={config}") as process:
         deadline = 200
         while "Listening on" not in (log_file.read_text() if log_file.exists() else "") and deadline:
             deadline -= 1
@@ -268,11 +229,11 @@ def test_bad_log_config_is_one_line(tmp_path: Path) -> None:
 
 def test_colours_only_when_asked_or_on_a_terminal() -> None:
     seen: list[str] = []
-    with pyre("server_apps:hello", "--port=0", "--use-colors") as process:
+    with pyre_process("server_apps:hello", "--port=0", "--use-colors") as process:
         listening(process, seen)
     assert "\x1b[32mINFO:\x1b[0m" in "".join(seen)
     seen = []
-    with pyre("server_apps:hello", "--port=0") as process:  # stderr is a pipe: no colours
+    with pyre_process("server_apps:hello", "--port=0") as process:  # stderr is a pipe: no colours
         listening(process, seen)
     assert "\x1b[" not in "".join(seen)
     assert "INFO:     Listening" in "".join(seen)
@@ -286,7 +247,7 @@ def test_trace_level_and_ignored_uvicorn_flags() -> None:
         "--h11-max-incomplete-event-size=100",
         "--reset-contextvars",
     ]
-    with pyre("server_apps:hello", "--port=0", "--log-level=trace", *uvicorn_only) as process:
+    with pyre_process("server_apps:hello", "--port=0", "--log-level=trace", *uvicorn_only) as process:
         port = listening(process, seen)
         assert httpx.get(f"http://127.0.0.1:{port}/").text == "hello from the command line"
     text = "".join(seen)
@@ -300,12 +261,14 @@ def test_trace_level_and_ignored_uvicorn_flags() -> None:
 
 
 def test_lifespan_off_skips_it_and_on_requires_it() -> None:
-    with pyre("server_apps:failing", "--port=0", "--lifespan=off") as process:  # its startup would fail
+    with pyre_process(
+        "server_apps:failing", "--port=0", "--lifespan=off"
+    ) as process:  # its startup would fail
         assert httpx.get(f"http://127.0.0.1:{listening(process)}/").text == "ok"
     result = run("server_apps:hello", "--port=0", "--lifespan=on")
     assert result.returncode == 1
     assert "pyre: error: lifespan is on, but the application has no lifespan method" in result.stderr
-    with pyre("server_apps:lifespan", "--port=0", "--lifespan=on") as process:
+    with pyre_process("server_apps:lifespan", "--port=0", "--lifespan=on") as process:
         assert httpx.get(f"http://127.0.0.1:{listening(process)}/").text == "ok"
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
@@ -360,7 +323,9 @@ async def test_the_apps_own_date_wins_and_extra_headers_stay() -> None:
 
 
 def test_header_flag_from_the_command_line() -> None:
-    with pyre("server_apps:hello", "--port=0", "--header", "X-Served-By: pyre-1", "--no-date-header") as p:
+    with pyre_process(
+        "server_apps:hello", "--port=0", "--header", "X-Served-By: pyre-1", "--no-date-header"
+    ) as p:
         response = httpx.get(f"http://127.0.0.1:{listening(p)}/")
     assert response.headers["x-served-by"] == "pyre-1"
     assert "date" not in response.headers
