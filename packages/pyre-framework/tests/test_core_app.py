@@ -71,7 +71,7 @@ class Handled(Failing):
 
 def test_closest_exception_handler_wins() -> None:
     app = app_with(Handled())
-    other = App()
+    other = app_with(Handled())
 
     @app.exception_handler(ValueError, KeyError)
     async def app_level(request: Request, exc: Exception) -> responses.JSONResponse:
@@ -81,7 +81,7 @@ def test_closest_exception_handler_wins() -> None:
     assert client.get("/value").json() == {"blueprint": "bad value"}
     assert client.get("/key").json() == {"app": "KeyError"}
     assert client.get("/key").status_code == 409
-    assert other.router.registrations == []
+    assert TestClient(other).get("/key").status_code == 500  # app handlers belong to their app
 
 
 def test_handlers_by_status_code_and_for_router_errors() -> None:
@@ -380,6 +380,33 @@ def test_exception_from_app_middleware_is_handled() -> None:
     app.add_exception_handler(LookupError, lambda request, exc: ("looked", 409))
     response = TestClient(app).get("/teapot")
     assert (response.status_code, response.text) == (409, "looked")
+
+
+def test_a_middleware_catching_framework_errors_does_not_swallow_http_exceptions() -> None:
+    caught: list[Exception] = []
+
+    async def guard(request: Request, call_next: framework.CallNext) -> pyre.spec.Response:
+        try:
+            return await call_next(request)
+        except framework.FrameworkError as error:
+            caught.append(error)
+            return responses.TextResponse("swallowed", status=500)
+
+    class Refusing(framework.Blueprint):
+        middleware = (guard,)
+
+        @framework.endpoint("/refuse")
+        async def refuse(self) -> str:
+            raise HTTPException(403)
+
+        @framework.endpoint("/double")
+        async def double(self, n: int) -> int:
+            return 2 * n
+
+    client = TestClient(app_with(Refusing()))
+    assert client.get("/refuse").json() == {"detail": "Forbidden"}
+    assert client.get("/double?n=x").status_code == 422
+    assert caught == []
 
 
 def test_validation_errors_can_be_reshaped() -> None:

@@ -66,8 +66,12 @@ def test_no_other_public_names() -> None:
 
 
 def test_error_tree() -> None:
-    assert issubclass(framework.HTTPException, framework.FrameworkError)
+    # Run-time control flow and assembly-time usage errors have separate roots (as in httpx).
+    assert framework.HTTPException.__bases__ == (Exception,)
+    assert framework.FrameworkError.__bases__ == (Exception,)
     assert issubclass(framework.RequestValidationError, framework.HTTPException)
+    assert not issubclass(framework.HTTPException, framework.FrameworkError)
+    assert not issubclass(framework.FrameworkError, framework.HTTPException)
     assert issubclass(framework.RouteConflict, framework.RouteError)
     assert issubclass(framework.URLBuildError, LookupError)
     for error in (

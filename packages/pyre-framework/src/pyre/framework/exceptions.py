@@ -1,20 +1,23 @@
-"""Errors raised by pyre-framework.
+"""Errors raised by pyre-framework: two roots, as httpx keeps run-time errors apart from usage errors.
 
 The tree::
 
-    FrameworkError
-    ├── HTTPException            answer the request with this status (raised by handlers,
-    │   │                        middleware and the request/response helpers)
+    Exception
+    ├── HTTPException                run time: answer this request with a status (raised by
+    │   │                            handlers, hooks, middleware and the request helpers)
     │   └── RequestValidationError   422: a query/header/cookie/body value did not convert
-    ├── RouteError               a route or endpoint could not be registered
-    │   └── RouteConflict        two routes would match the same requests
-    ├── ConverterError           an unknown converter or bad converter arguments
-    ├── URLBuildError            ``url_for`` got an unknown name or wrong parameters
-    └── ExtensionError           an extension could not be loaded, unloaded or reloaded
+    └── FrameworkError               assembly time: the app was put together wrongly
+        ├── RouteError               a route or endpoint could not be registered
+        │   └── RouteConflict        two routes would match the same requests
+        ├── ConverterError           an unknown converter or bad converter arguments
+        ├── URLBuildError            ``url_for`` got an unknown name or wrong parameters
+        └── ExtensionError           an extension could not be loaded, unloaded or reloaded
 
-``HTTPException`` is the only one meant to reach a client: the app turns it
-into a response.  The others are programming errors raised while the app is
-being assembled, never while it serves.
+``HTTPException`` is control flow: the app turns it into a response, and
+nothing else of the framework is one, so an ``except FrameworkError`` in a
+middleware never swallows a 404.  A ``FrameworkError`` is a programming error,
+raised while the app is being assembled (or by a ``url_for`` that cannot
+build its URL), never as an answer to a client.
 """
 
 from __future__ import annotations
@@ -24,11 +27,7 @@ from http import HTTPStatus
 from typing import Any
 
 
-class FrameworkError(Exception):
-    """Root of every exception defined by pyre-framework."""
-
-
-class HTTPException(FrameworkError):
+class HTTPException(Exception):
     """Stop handling the request and answer with ``status``.
 
     ``detail`` becomes the JSON body ``{"detail": ...}``; it defaults to the
@@ -58,6 +57,10 @@ class RequestValidationError(HTTPException):
     def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
         super().__init__(422, [dict(error) for error in errors])
         self.errors = self.detail
+
+
+class FrameworkError(Exception):
+    """Root of the usage errors: the app, a route, a converter or an extension was set up wrongly."""
 
 
 class RouteError(FrameworkError):
