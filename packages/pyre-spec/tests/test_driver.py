@@ -1,7 +1,9 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from pyre.spec import FileBody, Request, Response, ServerInfo, State
+import pytest
+
+from pyre.spec import FileBody, FileTooShort, Request, Response, ServerInfo, State
 from pyre.spec.testing import Driver
 
 
@@ -46,6 +48,19 @@ async def test_driver_reads_file_region(tmp_path) -> None:  # type: ignore[no-un
     async with Driver(app) as driver:
         response = await driver.request("GET", "/")
     assert response.body == b"234"
+
+
+async def test_driver_refuses_a_file_region_beyond_the_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # As a server does (PYRE-RESP-18): no silently shorter body.
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"0123456789")
+
+    async def app(request: Request) -> Response:
+        return Response(200, [], FileBody(path=path, offset=8, count=3))
+
+    async with Driver(app) as driver:
+        with pytest.raises(FileTooShort):
+            await driver.request("GET", "/")
 
 
 async def test_driver_runs_lifespan_and_shares_state() -> None:

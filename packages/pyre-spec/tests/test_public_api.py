@@ -2,6 +2,7 @@
 
 import pyre.spec
 import pyre.spec.testing
+import pyre.spec.testing.conformance
 
 EXPECTED_SPEC = {
     "Address",
@@ -14,9 +15,12 @@ EXPECTED_SPEC = {
     "EXT_TLS",
     "EXT_UPGRADE",
     "FileBody",
+    "FileBodyReader",
+    "FileTooShort",
     "HasLifespan",
     "Headers",
     "RawHeaders",
+    "REASON_PHRASES",
     "Request",
     "RequestBodyTooLarge",
     "Response",
@@ -25,9 +29,16 @@ EXPECTED_SPEC = {
     "ServerInfo",
     "SpecError",
     "State",
+    "TOKEN_REGEX",
     "Trailers",
     "UpgradeHandler",
     "__version__",
+    "decode_path",
+    "is_field_value",
+    "is_lowercase_token",
+    "is_token",
+    "open_file_body",
+    "path_segments",
     "read_to_end",
 }
 
@@ -38,9 +49,50 @@ def test_spec_exports() -> None:
         assert hasattr(pyre.spec, name), name
 
 
-def test_testing_exports_resolve() -> None:
+EXPECTED_TESTING = {
+    "DRIVER_INFO",
+    "Driver",
+    "DriverResponse",
+    "MemoryBody",
+    "MemoryRequest",
+    "SpecViolation",
+    "collect",
+    "header_pairs",
+    "validate",
+}
+
+EXPECTED_CONFORMANCE = {
+    "Case",
+    "ConnectionClosed",
+    "Context",
+    "Limits",
+    "ProtocolViolation",
+    "Results",
+    "ServerFactory",
+    "WireClient",
+    "WireResponse",
+    "all_cases",
+    "conformance_tests",
+}
+
+
+def test_testing_exports() -> None:
+    assert set(pyre.spec.testing.__all__) == EXPECTED_TESTING
     for name in pyre.spec.testing.__all__:
         assert hasattr(pyre.spec.testing, name), name
+
+
+def test_conformance_exports() -> None:
+    assert set(pyre.spec.testing.conformance.__all__) == EXPECTED_CONFORMANCE
+    for name in pyre.spec.testing.conformance.__all__:
+        assert hasattr(pyre.spec.testing.conformance, name), name
+
+
+def test_star_imports_give_exactly_all() -> None:
+    for module in (pyre.spec, pyre.spec.testing, pyre.spec.testing.conformance):
+        namespace: dict[str, object] = {}
+        exec(f"from {module.__name__} import *", namespace)
+        assert set(namespace) - {"__builtins__"} == set(module.__all__), module.__name__
 
 
 def test_namespace_package_has_no_init() -> None:

@@ -8,10 +8,15 @@ from .__about__ import __version__ as __version__
 from ._application import Application as Application
 from ._application import HasLifespan as HasLifespan
 from ._errors import ClientDisconnected as ClientDisconnected
+from ._errors import FileTooShort as FileTooShort
 from ._errors import RequestBodyTooLarge as RequestBodyTooLarge
 from ._errors import SpecError as SpecError
+from ._files import FileBodyReader as FileBodyReader
+from ._files import open_file_body as open_file_body
 from ._headers import Headers as Headers
 from ._headers import RawHeaders as RawHeaders
+from ._paths import decode_path as decode_path
+from ._paths import path_segments as path_segments
 from ._request import Address as Address
 from ._request import Body as Body
 from ._request import Request as Request
@@ -22,6 +27,11 @@ from ._response import Response as Response
 from ._response import ResponseBody as ResponseBody
 from ._response import Trailers as Trailers
 from ._response import UpgradeHandler as UpgradeHandler
+from ._status import REASON_PHRASES as REASON_PHRASES
+from ._syntax import TOKEN_REGEX as TOKEN_REGEX
+from ._syntax import is_field_value as is_field_value
+from ._syntax import is_lowercase_token as is_lowercase_token
+from ._syntax import is_token as is_token
 from ._upgrade import ByteStream as ByteStream
 from ._version import EXT_EARLY_HINTS as EXT_EARLY_HINTS
 from ._version import EXT_SENDFILE as EXT_SENDFILE
@@ -41,8 +51,11 @@ __all__ = [
     "EXT_TLS",
     "EXT_UPGRADE",
     "FileBody",
+    "FileBodyReader",
+    "FileTooShort",
     "HasLifespan",
     "Headers",
+    "REASON_PHRASES",
     "RawHeaders",
     "Request",
     "RequestBodyTooLarge",
@@ -52,8 +65,15 @@ __all__ = [
     "ServerInfo",
     "SpecError",
     "State",
+    "TOKEN_REGEX",
     "Trailers",
     "UpgradeHandler",
     "__version__",
+    "decode_path",
+    "is_field_value",
+    "is_lowercase_token",
+    "is_token",
+    "open_file_body",
+    "path_segments",
     "read_to_end",
 ]

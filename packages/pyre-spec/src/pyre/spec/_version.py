@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-SPEC_VERSION: Final = "1.0"
+SPEC_VERSION: Final = "1.1"
 """The version of pyre-spec this package describes, ``MAJOR.MINOR``."""
 
 EXT_UPGRADE: Final = "pyre.upgrade"

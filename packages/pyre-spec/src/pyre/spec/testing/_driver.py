@@ -8,17 +8,17 @@ nothing a server does on the wire (framing, Date, HEAD body removal).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 from .._application import Application, HasLifespan
 from .._errors import ClientDisconnected
+from .._files import open_file_body
 from .._headers import Headers, RawHeaders
+from .._paths import decode_path
 from .._request import Address, State, read_to_end
 from .._response import FileBody, Response
 from .._version import EXT_EARLY_HINTS, ServerInfo
@@ -114,7 +114,7 @@ class MemoryRequest:
         self.method = method
         self.target = target.encode("ascii") if isinstance(target, str) else target
         self.raw_path, self.query, target_authority = _split_target(self.target)
-        self.path = unquote_to_bytes(self.raw_path).decode("utf-8", "replace")
+        self.path = decode_path(self.raw_path)
         self.http_version = http_version
         self.scheme = scheme
         self.headers = Headers(headers)
@@ -171,7 +171,7 @@ async def collect(response: Response, request: MemoryRequest | None = None) -> D
     if isinstance(body, bytes):
         content = body
     elif isinstance(body, FileBody):
-        content = _read_file(body)
+        content = b"".join([chunk async for chunk in await open_file_body(body)])
     else:
         parts = []
         async for chunk in body:
@@ -186,16 +186,6 @@ async def collect(response: Response, request: MemoryRequest | None = None) -> D
         interim=request.interim if request is not None else [],
         response=response,
     )
-
-
-def _read_file(body: FileBody) -> bytes:
-    fd = os.open(body.path, os.O_RDONLY) if body.path is not None else body.fd
-    assert fd is not None
-    try:
-        size = os.fstat(fd).st_size - body.offset if body.count is None else body.count
-        return os.pread(fd, size, body.offset)
-    finally:
-        os.close(fd)
 
 
 class Driver:
