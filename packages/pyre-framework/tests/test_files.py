@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyre.spec
-from pyre.framework._ranges import parse_range
 from pyre.framework.exceptions import HTTPException
 from pyre.framework.requests import Request
 from pyre.framework.responses import FileResponse, JSONResponse, RequestAwareResponse, to_response
+from pyre.framework.responses.files import parse_range
 from pyre.spec.testing import Driver, DriverResponse, MemoryRequest
 
 CONTENT = bytes(range(256)) * 4  # 1024 bytes

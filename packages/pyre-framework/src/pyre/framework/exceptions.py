@@ -88,3 +88,15 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+__all__ = [
+    "ConverterError",
+    "ExtensionError",
+    "FrameworkError",
+    "HTTPException",
+    "RequestValidationError",
+    "RouteConflict",
+    "RouteError",
+    "URLBuildError",
+]

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterable, AsyncIterator
 import pyre.spec
 
 from ..requests import Request
-from ..responses import add_vary, closing_iterator
+from ..responses import add_vary
+from ..responses.base import closing_iterator
 from . import CallNext
 
 # Streams whose value is in arriving promptly, and partial content whose byte positions refer to the
