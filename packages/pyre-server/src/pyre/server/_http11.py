@@ -5,10 +5,16 @@ input: bad field names and values, bare LF, obs-fold, Content-Length together
 with Transfer-Encoding, duplicate Content-Length.  The checks here cover what
 it accepts but the RFCs forbid, and decide what each failure is answered with.
 Every function is pure: bytes in, verdict out.
+
+The two decisions a response needs are made here too, each in one function:
+how its content is delimited (``response_framing``) and whether the
+connection stays open after it (``request_keep_alive`` for what the request
+asks, ``keeps_alive`` for what the response then allows).
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import re
 from typing import Final
@@ -210,12 +216,74 @@ def _field_options(value: bytes) -> frozenset[bytes]:
     return frozenset(option.strip().lower() for option in value.split(b","))
 
 
-def wants_keep_alive(version: str, options: frozenset[bytes]) -> bool:
-    """RFC 9112 section 9.3: persistence is the default for 1.1 unless "close" is
-    sent; HTTP/1.0 persists only with the "keep-alive" option (section 9.3 and C.2.2)."""
+def request_keep_alive(version: str, method: str, options: frozenset[bytes] | None) -> bool:
+    """Whether the client asks to keep the connection (``options``: its Connection field's).
+
+    RFC 9112 section 9.3: persistence is the default for 1.1 unless "close" is
+    sent; HTTP/1.0 persists only with the "keep-alive" option (section 9.3 and
+    C.2.2).  What follows a CONNECT is a tunnel, never another request.
+    """
+    if method == "CONNECT":
+        return False
+    if options is None:
+        return version == "1.1"
     if b"close" in options:
         return False
     return version == "1.1" or b"keep-alive" in options
+
+
+class Framing(enum.IntEnum):
+    """How a response's content is delimited (RFC 9112 section 6.3)."""
+
+    NO_CONTENT = 0  # a response to HEAD, a 204 or a 304: the head is all
+    FIXED = 1  # content-length
+    CHUNKED = 2  # transfer-encoding: chunked
+    UNTIL_CLOSE = 3  # HTTP/1.0 content of unknown length: closing the connection ends it
+    SWITCH = 4  # 101: the connection belongs to another protocol after the head
+
+
+# RFC 9110 section 6.4.1: "A server MUST NOT send any Transfer-Encoding or
+# Content-Length header fields in a 204 response", and 304 and 1xx never have content.
+STATUSES_WITHOUT_CONTENT: Final = frozenset({204, 304})
+
+
+def response_framing(method: str, status: int, version: str, length: int | None, trailers: bool) -> Framing:
+    """The framing of a final response with content of ``length`` octets (``None``: unknown).
+
+    ``trailers``: the app has a trailer section to send and no content-length of
+    its own, and only the chunked coding carries one (RFC 9112 section 7.1.2).
+    """
+    if status == 101:
+        return Framing.SWITCH
+    if method == "HEAD" or status in STATUSES_WITHOUT_CONTENT:
+        return Framing.NO_CONTENT
+    if trailers and version == "1.1":
+        return Framing.CHUNKED
+    if length is not None:
+        return Framing.FIXED
+    # RFC 9112 section 6.1: an HTTP/1.0 client does not know the chunked coding.
+    return Framing.CHUNKED if version == "1.1" else Framing.UNTIL_CLOSE
+
+
+def keeps_alive(requested: bool, unread_content: bool, last: bool, app_close: bool, framing: Framing) -> bool:
+    """Whether the connection stays open after a response (RFC 9112 section 9.3).
+
+    ``requested``: ``request_keep_alive`` for its request.  ``unread_content``: the
+    request expects 100 (Continue) and was never sent it, so the client may never
+    send its content and waiting to skip it could hang (RFC 9110 section 10.1.1):
+    close instead, and say so (RFC 9112 section 9.6).  ``last``: the server is
+    draining and no other answer follows this one.  ``app_close``: the app's own
+    Connection field says "close".  Content delimited by the close ends the
+    connection; a 101's connection belongs to the new protocol.
+    """
+    return (
+        requested
+        and not unread_content
+        and not last
+        and not app_close
+        and framing != Framing.UNTIL_CLOSE
+        and framing != Framing.SWITCH
+    )
 
 
 def expects_continue(version: str, values: list[bytes]) -> bool:

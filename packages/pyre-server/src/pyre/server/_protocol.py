@@ -60,7 +60,7 @@ from pyre.spec import (
 from . import _http11 as rules
 from ._config import Config
 from ._files import file_chunks
-from ._http11 import Rejection
+from ._http11 import Framing, Rejection
 from ._parser import message_start, new_parser
 from ._proxy import TrustedProxies
 from ._request import (
@@ -72,26 +72,17 @@ from ._request import (
     HttpsRequest,
 )
 from ._response import (
-    CLOSE_LINE,
-    CONNECTION,
-    CONTENT_LENGTH,
     CONTINUE,
-    DATE,
-    KEEP_ALIVE_LINE,
     LAST_CHUNK,
-    SERVER,
-    STATUSES_WITHOUT_CONTENT,
-    TRANSFER_ENCODING,
     InvalidResponse,
     as_status,
-    check_fields,
     chunk,
     date_line,
     declared_length,
     error_response,
     extra_header_line,
     field_lines,
-    header_line,
+    response_head,
     status_line,
 )
 from ._task import RequestTask
@@ -142,9 +133,6 @@ RETRY_AFTER_LINE: Final = b"retry-after: 1\r\n"
 
 # SO_LINGER on, with a zero timeout: closing the socket resets the connection.
 _LINGER_OFF: Final = struct.pack("ii", 1, 0)
-
-# How a response's content is delimited (RFC 9112 section 6.3).
-NO_CONTENT, FIXED, CHUNKED, UNTIL_CLOSE, SWITCH = range(5)
 
 
 class Shared:
@@ -197,7 +185,7 @@ class Shared:
         # --header: the operator's fields, sent whatever the app sends.
         self.extra_lines = b"".join(extra_header_line(name, value) for name, value in config.headers)
         self._date_second = -1
-        self.heads: dict[tuple[object, ...], tuple[bytes, bool]] = {}
+        self.heads: dict[tuple[object, ...], tuple[bytes, bool, bool]] = {}
         self.refresh()
 
     def refresh(self) -> None:
@@ -685,18 +673,14 @@ class HttpConnection(asyncio.Protocol):
         if authority is None and hosts:
             authority = self.valid_authority
         if not special:  # no Connection, framing or Expect fields: the common case
-            keep_alive = version == "1.1" and method != "CONNECT"
+            keep_alive = rules.request_keep_alive(version, method, None)
             return self.request_type(
                 self, method, target, version, raw_path, query, authority, self.raw_headers, keep_alive
             )
         options = special.get(b"connection")
-        keep_alive = (
-            rules.wants_keep_alive(version, rules.connection_options(options))
-            if options
-            else version == "1.1"
+        keep_alive = rules.request_keep_alive(
+            version, method, rules.connection_options(options) if options else None
         )
-        if method == "CONNECT":  # what follows a CONNECT is a tunnel, never another request
-            keep_alive = False
         request = self.request_type(
             self, method, target, version, raw_path, query, authority, self.raw_headers, keep_alive
         )
@@ -923,10 +907,10 @@ class HttpConnection(asyncio.Protocol):
             return None
         if type(status) is not int:
             status = as_status(status)
-        framing = NO_CONTENT if request.method == "HEAD" or status in STATUSES_WITHOUT_CONTENT else FIXED
         # A complete response's head is remembered until the Date changes: apps send
         # the same few heads again and again.  Status and header section are checked
-        # in _head, so a head in the cache is a valid one.
+        # in _head, so a head in the cache is a valid one.  The key holds all that the
+        # framing and keep-alive decisions depend on, so a hit skips them too.
         headers = response.headers
         shared = self.shared
         key: tuple[object, ...] | None
@@ -935,7 +919,7 @@ class HttpConnection(asyncio.Protocol):
                 status,
                 tuple(headers),
                 len(body),
-                framing,
+                request.method,
                 request.keep_alive,
                 request.expects_continue,
                 request.http_version,
@@ -944,13 +928,15 @@ class HttpConnection(asyncio.Protocol):
         except TypeError:  # not iterable, or unhashable: _head says what is wrong
             key = cached = None
         if cached is None or shared.draining:
-            cached = self._head(request, status, headers, len(body), framing)
+            framing = rules.response_framing(request.method, status, request.http_version, len(body), False)
+            head, keep_alive = self._head(request, status, headers, len(body), framing)
+            cached = (head, keep_alive, framing == Framing.FIXED)
             if key is not None and len(shared.heads) < 512:
                 shared.heads[key] = cached
-        head, keep_alive = cached
+        head, keep_alive, with_content = cached
         request.response_started = True
         request.status = status
-        data = head if framing == NO_CONTENT else head + body
+        data = head + body if with_content else head
         out = self.out
         if out is not None:  # the common case: answered while its input is parsed
             out.append(data)
@@ -967,7 +953,7 @@ class HttpConnection(asyncio.Protocol):
             raise InvalidResponse("101 and an upgrade handler go together")
         if not request.upgrade_requested:
             raise InvalidResponse("101 for a request that did not ask to upgrade")
-        head, _ = self._head(request, 101, response.headers, None, SWITCH)
+        head, _ = self._head(request, 101, response.headers, None, Framing.SWITCH)
         request.response_started = True
         request.status = 101
         request.keep_alive = False
@@ -984,81 +970,38 @@ class HttpConnection(asyncio.Protocol):
         self._finished(request, False)
 
     def _head(
-        self, request: HttpRequest, status: int, headers: RawHeaders, length: int | None, framing: int
+        self, request: HttpRequest, status: int, headers: RawHeaders, length: int | None, framing: Framing
     ) -> tuple[bytes, bool]:
         """The status line and header section; whether the connection stays open after."""
-        lines = [status_line(status)]
-        # RFC 9110 section 10.1.1: a client never sent 100 (Continue) may never send the
-        # content, so waiting for it in order to skip it could hang: close instead, and
-        # say so here (RFC 9112 section 9.6).
-        keep_alive = (
-            request.keep_alive
-            and not request.expects_continue
-            # Draining: close after this response, unless 503s for requests behind it follow.
-            and not (self.shared.draining and not self.queue)
+        shared = self.shared
+        head, keep_alive, declared = response_head(
+            status,
+            headers,
+            length,
+            framing,
+            (
+                request.method,
+                request.http_version,
+                request.keep_alive,
+                request.expects_continue,
+                # Draining: close after this response, unless 503s for requests behind it follow.
+                shared.draining and not self.queue,
+            ),
+            (shared.date, shared.server_line, shared.extra_lines),
         )
-        if status < 200 and framing != SWITCH:
-            raise InvalidResponse(f"status {status} is not a final response")
-        check_fields(headers, "headers")
-        app_length = None
-        date = self.shared.date
-        server = self.shared.server_line
-        for pair in headers:
-            line, kind = header_line(pair)
-            if kind:
-                if kind == CONTENT_LENGTH:
-                    app_length = line
-                    continue
-                if kind == TRANSFER_ENCODING:  # the server owns framing
-                    continue
-                if kind == CONNECTION:
-                    keep_alive = keep_alive and b"close" not in line.lower()
-                    if framing != SWITCH:  # a 101 names its Upgrade in Connection
-                        continue
-                if kind == DATE:
-                    date = b""
-                elif kind == SERVER:
-                    server = b""
-            lines.append(line)
-        if app_length is not None:
-            declared = declared_length(headers)  # one content-length, a decimal number
-            # Pyre spec PYRE-FRAME-3: the server sends the true length of content it knows
-            # (a HEAD or 304 response may give the length of a GET: no content to compare).
-            # Heads are cached, so this is said about once a second per distinct head.
-            if framing == FIXED and declared != length:
-                logger.warning(
-                    "The response to %s %s declares content-length %d but has %d bytes; sent with %d",
-                    request.method,
-                    request.target.decode("latin-1"),
-                    declared,
-                    length,
-                    length,
-                )
-        lines.append(date)
-        lines.append(server)
-        lines.append(self.shared.extra_lines)
-        if framing == FIXED:
-            assert length is not None
-            lines.append(b"content-length: %d\r\n" % length)
-        elif framing == CHUNKED:
-            lines.append(b"transfer-encoding: chunked\r\n")
-        elif framing == UNTIL_CLOSE:
-            keep_alive = False
-        elif status != 204 and framing != SWITCH:
-            # RFC 9110 sections 9.3.2 and 15.4.5: a response to HEAD, or a 304, may
-            # carry the content-length the content would have had.
-            if app_length is not None:
-                lines.append(app_length)
-            elif length is not None and request.method == "HEAD" and status != 304:
-                lines.append(b"content-length: %d\r\n" % length)
-        if framing == SWITCH:
-            pass
-        elif not keep_alive:
-            lines.append(CLOSE_LINE)
-        elif request.http_version == "1.0":
-            lines.append(KEEP_ALIVE_LINE)
-        lines.append(b"\r\n")
-        return b"".join(lines), keep_alive
+        # Pyre spec PYRE-FRAME-3: the server sends the true length of content it knows
+        # (a HEAD or 304 response may give the length of a GET: no content to compare).
+        # Heads are cached, so this is said about once a second per distinct head.
+        if declared is not None and framing == Framing.FIXED and declared != length:
+            logger.warning(
+                "The response to %s %s declares content-length %d but has %d bytes; sent with %d",
+                request.method,
+                request.target.decode("latin-1"),
+                declared,
+                length,
+                length,
+            )
+        return head, keep_alive
 
     async def _stream(self, request: HttpRequest, response: Response) -> bool:
         """Send content that is not a plain ``bytes`` (or comes with trailers)."""
@@ -1088,22 +1031,17 @@ class HttpConnection(asyncio.Protocol):
         else:
             raise InvalidResponse(f"body {body!r:.100} is not bytes, a FileBody or an async iterable")
         try:
-            if request.method == "HEAD" or status in STATUSES_WITHOUT_CONTENT:
-                framing = NO_CONTENT
-            elif trailers is not None and declared is None and request.http_version == "1.1":
-                framing = CHUNKED  # only the chunked coding carries a trailer section
-            elif length is not None:
-                framing = FIXED
-            else:
-                framing = CHUNKED if request.http_version == "1.1" else UNTIL_CLOSE
+            version = request.http_version
+            with_trailers = trailers is not None and declared is None
+            framing = rules.response_framing(request.method, status, version, length, with_trailers)
             head, keep_alive = self._head(request, status, headers, length, framing)
             request.status = status
             request.response_started = True
             self._write(head)  # goes out when the stream first waits: _respond batches until then
-            if framing == NO_CONTENT:
+            if framing == Framing.NO_CONTENT:
                 return keep_alive
             await self._send_content(request, chunks, framing, length, head)
-            if framing == CHUNKED:
+            if framing == Framing.CHUNKED:
                 # RFC 9112 section 7.1: last-chunk, then the trailer section, then CRLF.
                 # Pyre spec PYRE-RESP-15: trailers are asked for only when they can be sent.
                 if trailers is None:
@@ -1120,7 +1058,7 @@ class HttpConnection(asyncio.Protocol):
         self,
         request: HttpRequest,
         chunks: AsyncIterator[bytes],
-        framing: int,
+        framing: Framing,
         length: int | None,
         head: bytes,
     ) -> None:
@@ -1133,11 +1071,11 @@ class HttpConnection(asyncio.Protocol):
                 if not data:
                     continue
                 sent += len(data)
-                if framing == FIXED and length is not None and sent > length:
+                if framing == Framing.FIXED and length is not None and sent > length:
                     raise InvalidResponse("response content is longer than its content-length")
                 await self.drain()
-                self._write(chunk(data) if framing == CHUNKED else data)
-            if framing == FIXED and sent != length:
+                self._write(chunk(data) if framing == Framing.CHUNKED else data)
+            if framing == Framing.FIXED and sent != length:
                 raise InvalidResponse("response content is shorter than its content-length")
         except Exception:
             if batch is not None and self.out is batch and batch and batch[-1] is head:
@@ -1145,7 +1083,7 @@ class HttpConnection(asyncio.Protocol):
                 # is answered 500 as one before the response started.
                 batch.pop()
                 request.response_started = False
-            elif framing == UNTIL_CLOSE:
+            elif framing == Framing.UNTIL_CLOSE:
                 self._reset()  # a close would tell the client the content is complete
             raise
 

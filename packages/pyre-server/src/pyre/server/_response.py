@@ -2,7 +2,9 @@
 
 Everything that can be computed once is: status lines for every registered
 code, the validated wire form of header lines an app sends again and again,
-and the ``date``/``server`` lines once per second.
+and the ``date``/``server`` lines once per second.  ``response_head`` builds a
+response's head from the framing and keep-alive decisions of ``_http11``.
+Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from email.utils import formatdate
 from typing import Final
 
 from pyre.spec import RawHeaders
+
+from ._http11 import Framing, keeps_alive
 
 # The phrases RFC 9110 section 15 gives where Python's http.HTTPStatus (before 3.13)
 # still has those of RFC 7231.
@@ -37,10 +41,6 @@ CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 LAST_CHUNK: Final = b"0\r\n\r\n"
 CLOSE_LINE: Final = b"connection: close\r\n"
 KEEP_ALIVE_LINE: Final = b"connection: keep-alive\r\n"
-
-# RFC 9110 section 6.4.1: "A server MUST NOT send any Transfer-Encoding or
-# Content-Length header fields in a 204 response", and 304 and 1xx never have content.
-STATUSES_WITHOUT_CONTENT: Final = frozenset({204, 304})
 
 
 class InvalidResponse(ValueError):
@@ -164,6 +164,75 @@ def field_lines(headers: RawHeaders) -> bytes:
             raise InvalidResponse(f"{pair[0]!r} is not allowed here")
         lines.append(line)
     return b"".join(lines)
+
+
+def response_head(
+    status: int,
+    headers: RawHeaders,
+    length: int | None,
+    framing: Framing,
+    request: tuple[str, str, bool, bool, bool],
+    server_lines: tuple[bytes, bytes, bytes],
+) -> tuple[bytes, bool, int | None]:
+    """The status line and header section of a response.
+
+    ``request``: its method and version, then the arguments of ``keeps_alive``
+    the request and connection decide (requested, unread content, last answer).
+    ``server_lines``: the date, server and operator's lines, each dropped where
+    the app sends its own.  Returns the head, whether the connection stays open
+    after the response, and the app's content-length if it gave one (the true
+    length is sent: pyre spec PYRE-FRAME-3).
+    """
+    method, version, requested, unread_content, last = request
+    lines = [status_line(status)]
+    if status < 200 and framing != Framing.SWITCH:
+        raise InvalidResponse(f"status {status} is not a final response")
+    check_fields(headers, "headers")
+    app_length = None
+    app_close = False
+    date, server, extra = server_lines
+    for pair in headers:
+        line, kind = header_line(pair)
+        if kind:
+            if kind == CONTENT_LENGTH:
+                app_length = line
+                continue
+            if kind == TRANSFER_ENCODING:  # the server owns framing
+                continue
+            if kind == CONNECTION:
+                app_close = app_close or b"close" in line.lower()
+                if framing != Framing.SWITCH:  # a 101 names its Upgrade in Connection
+                    continue
+            if kind == DATE:
+                date = b""
+            elif kind == SERVER:
+                server = b""
+        lines.append(line)
+    declared = declared_length(headers) if app_length is not None else None  # once, 1*DIGIT
+    keep_alive = keeps_alive(requested, unread_content, last, app_close, framing)
+    lines.append(date)
+    lines.append(server)
+    lines.append(extra)
+    if framing == Framing.FIXED:
+        assert length is not None  # the framing of content of a known length
+        lines.append(b"content-length: %d\r\n" % length)
+    elif framing == Framing.CHUNKED:
+        lines.append(b"transfer-encoding: chunked\r\n")
+    elif framing == Framing.NO_CONTENT and status != 204:
+        # RFC 9110 sections 9.3.2 and 15.4.5: a response to HEAD, or a 304, may
+        # carry the content-length the content would have had.
+        if app_length is not None:
+            lines.append(app_length)
+        elif length is not None and method == "HEAD" and status != 304:
+            lines.append(b"content-length: %d\r\n" % length)
+    if framing == Framing.SWITCH:
+        pass
+    elif not keep_alive:
+        lines.append(CLOSE_LINE)
+    elif version == "1.0":
+        lines.append(KEEP_ALIVE_LINE)
+    lines.append(b"\r\n")
+    return b"".join(lines), keep_alive, declared
 
 
 def chunk(data: bytes) -> bytes:
