@@ -14,7 +14,7 @@ import server_apps
 from server_support import listening, pyre_process
 
 from pyre.server import AppLoadError, Config
-from pyre.server._cli import adapt, looks_like_asgi, parse
+from pyre.server._cli import adapt, parse
 
 HERE = os.path.dirname(__file__)
 
@@ -87,15 +87,28 @@ def test_bad_options_exit_with_a_usage_error(
 def test_interface_detection() -> None:
     async def pyre_app(request: object) -> object: ...
 
-    class AsgiClass:
-        async def __call__(self, scope: object, receive: object, send: object) -> None: ...
-
-    assert not looks_like_asgi(pyre_app)
-    assert not looks_like_asgi(server_apps.lifespan)
-    assert looks_like_asgi(server_apps.asgi_app)
-    assert looks_like_asgi(AsgiClass())
     assert adapt(pyre_app, "auto", "m:pyre_app") is pyre_app
     assert adapt(server_apps.asgi_app, "pyre", "m:asgi_app") is server_apps.asgi_app
+
+
+class AsgiClass:
+    async def __call__(self, scope: object, receive: object, send: object) -> None: ...
+
+
+async def two_arguments(request: object, extra: object) -> None: ...
+
+
+def test_without_pyre_asgi_auto_serves_only_what_takes_one_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What an ASGI app is stays pyre-asgi's to say; without it, auto only checks the pyre-spec shape.
+    monkeypatch.setitem(sys.modules, "pyre.asgi", None)  # as if pyre-asgi were not installed
+
+    async def pyre_app(request: object, /, *extra: object) -> object: ...
+
+    for app in (pyre_app, server_apps.hello, server_apps.lifespan, print):
+        assert adapt(app, "auto", "m:app") is app
+    for app in (server_apps.asgi_app, AsgiClass(), two_arguments, lambda: None):
+        with pytest.raises(AppLoadError, match=r"not a pyre-spec application; .* pip install pyre-asgi"):
+            adapt(app, "auto", "m:app")
 
 
 def test_asgi_app_without_pyre_asgi_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -463,8 +463,13 @@ def adapt(target: Any, interface: str, spec: str, asgi_options: dict[str, Any] |
         return target  # type: ignore[no-any-return]
     asgi = _import_pyre_asgi()
     if asgi is None:
-        if interface == "asgi" or looks_like_asgi(target):
+        if interface == "asgi":
             raise AppLoadError(f"{spec} is an ASGI application: pip install pyre-asgi to serve it")
+        if not takes_one_argument(target):
+            raise AppLoadError(
+                f"{spec} cannot be called with one argument, the request, so it is not a pyre-spec "
+                "application; if it is an ASGI application, pip install pyre-asgi to serve it"
+            )
         return target  # type: ignore[no-any-return]
     if interface == "auto" and not asgi.is_asgi_app(target):
         return target  # type: ignore[no-any-return]
@@ -482,19 +487,22 @@ def _import_pyre_asgi() -> Any:
         raise AppLoadError(f"pyre-asgi is installed but cannot be imported: {error!r}") from error
 
 
-def looks_like_asgi(target: Any) -> bool:
-    """Whether ``target`` takes ``(scope, receive, send)``: used only to say that pyre-asgi is missing."""
+def takes_one_argument(target: Any) -> bool:
+    """Whether ``target`` can be called as a pyre-spec application is, with one positional argument.
+
+    Without pyre-asgi, this is how ``auto`` tells a pyre-spec application from
+    anything else (an ASGI one, usually) to name what is missing; what an ASGI
+    application is stays pyre-asgi's to say (``pyre.asgi.is_asgi_app``).
+    """
     try:
         signature = inspect.signature(target)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # no signature to read (some builtins): taken at its word
+        return True
+    try:
+        signature.bind(None)
+    except TypeError:
         return False
-    positional = [
-        p
-        for p in signature.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]
-    variadic = any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values())
-    return len(positional) == 3 or (variadic and len(positional) < 3 and len(positional) != 1)
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

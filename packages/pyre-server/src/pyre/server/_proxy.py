@@ -28,6 +28,8 @@ import re
 import socket
 from typing import Final
 
+from pyre.spec import TOKEN_REGEX
+
 from ._http11 import _HOST as HOST_SYNTAX
 
 logger = logging.getLogger("pyre.server.error")
@@ -37,9 +39,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # RFC 7239 section 4: forwarded-pair = token "=" value; value = token / quoted-string.
-_PAIR: Final = re.compile(
-    rb"""[ \t]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)=([!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[^"\\]|\\.)*")[ \t]*"""
-)
+_TOKEN: Final = TOKEN_REGEX.encode()
+_PAIR: Final = re.compile(rb"[ \t]*(" + _TOKEN + rb")=(" + _TOKEN + rb'|"(?:[^"\\]|\\.)*")[ \t]*')
 _QUOTED_PAIR: Final = re.compile(rb"\\(.)")
 # RFC 7239 section 6: node = nodename [ ":" node-port ], the obfuscated forms included.
 _NODE: Final = re.compile(
