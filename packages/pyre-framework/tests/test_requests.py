@@ -133,3 +133,18 @@ async def test_disconnect_propagates_as_spec_error() -> None:
 
 def test_repr_names_method_and_target() -> None:
     assert repr(make("PUT", "/x?y=1")) == "<Request PUT /x?y=1>"
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "url"),
+    [
+        (b"/caf%C3%A9/a%2Fb", "/café/a/b", "http://127.0.0.1:8000/caf%C3%A9/a%2Fb"),
+        # UTF-8 sent unescaped: the URL escapes it, and its path reads it as UTF-8 (it read latin-1).
+        (b"/caf\xc3\xa9", "/café", "http://127.0.0.1:8000/caf%C3%A9"),
+        (b"/bad\xff", "/bad\ufffd", "http://127.0.0.1:8000/bad%FF"),
+    ],
+)
+def test_the_url_path_is_the_request_path(target: bytes, path: str, url: str) -> None:
+    request = Request(MemoryRequest("GET", target))
+    assert request.url.path == path == request.path
+    assert str(request.url) == url

@@ -383,26 +383,3 @@ def test_add_vary() -> None:
     star = [(b"vary", b"*")]
     add_vary(star, b"Origin")
     assert star == [(b"vary", b"*")]
-
-
-def test_public_names_of_the_io_modules() -> None:
-    from pyre.framework import requests, responses
-
-    assert set(responses.__all__) == {
-        "EventSourceResponse",
-        "FileResponse",
-        "HTMLResponse",
-        "HeaderInput",
-        "JSONResponse",
-        "RedirectResponse",
-        "RequestAwareResponse",
-        "Response",
-        "ServerSentEvent",
-        "StreamingResponse",
-        "TextResponse",
-        "add_vary",
-        "dumps_json",
-        "encode_headers",
-        "to_response",
-    }
-    assert set(requests.__all__) == {"Request", "RequestBody"}

@@ -1,37 +1,45 @@
-"""The application: blueprints, extensions, hooks, error handling and lifespan.
+"""The application: the request pipeline, and the API that assembles an app.
 
-How one request flows, outermost first::
+One exchange, outermost first::
 
-    App.__call__
-    └── app middleware (first in the list is outermost)
-        └── app before/after hooks
-            └── errors -> responses (app exception handlers, then the defaults)
-                └── router: 404, 405 with Allow, automatic OPTIONS
-                    └── blueprint before/after hooks          ┐ composed once per
-                        └── blueprint middleware              │ endpoint, and only when
-                            └── endpoint middleware           │ there is something to
-                                └── parameters bound, handler │ compose
-                                    called, result coerced    ┘
+    pyre.spec.Request in
+      │
+      ▼
+    App.__call__ ──────────────── app middleware or hooks?
+      │ no                          │ yes: the exchange's Request is built here
+      │                             ▼
+      │                           app middleware, first entry outermost
+      │                             └─ app before/after hooks
+      ▼                             ▼
+    App._dispatch: router.match_path(raw_path, method), raw_path split while still encoded
+      ├─ no endpoint ────────────── 404, 405 with Allow, or the automatic OPTIONS 204
+      └─ Endpoint.respond (endpoints.py)
+           ├─ direct ────────────── handler(*path values)
+           └─ chain ─────────────── the Request built now unless it exists; blueprint hooks,
+                                    blueprint middleware, endpoint middleware, parameters
+                                    bound (params.py), handler
+           coercion: the handler's result -> to_response -> RequestAwareResponse.prepare, once
+           errors: blueprint exception handlers, then the app's (App._handle_error, errors.py)
+      │
+      ▼
+    pyre.spec.Response out
 
-An endpoint whose handler takes only its path parameters, with no middleware,
-hooks or blueprint exception handlers, is called directly with the values the
-router converted; unless the app has middleware or hooks, no ``Request`` object
-is built for it at all.
+Errors raised inside the app middleware are answered there, so middleware see
+error responses like any other; only an error raised by app middleware or
+hooks themselves reaches the outermost handler.  At most one ``Request`` is
+built per exchange, and none for a direct endpoint without app middleware or
+hooks unless its result or an app exception handler needs one.
+
+Endpoints live in ``endpoints.py``, the error policy in ``errors.py``,
+extensions in ``extensions.py``, the OpenAPI document in ``openapi.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
-import importlib
-import inspect
-import logging
-import sys
 import types
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast, overload
 
 import orjson
@@ -39,203 +47,21 @@ import orjson
 import pyre.spec
 
 from .blueprints import Blueprint, EndpointInfo, members
-from .exceptions import ExtensionError, HTTPException, RouteError
+from .endpoints import Attached, Endpoint, HookLayer, Hooks
+from .errors import call_error_handler, default_error_response, find_handler
+from .exceptions import HTTPException, RouteError
+from .extensions import Extensions
 from .middleware import CallNext, Middleware, compose
-from .params import Plan, plan_for
 from .requests import Request
-from .responses import RequestAwareResponse, to_response
-from .routing import Route, Router, Segment, compile_pattern, decode_segments, parameter_names
-from .types import AfterHook, BeforeHook, ExceptionHandler, ExceptionKey, Handler, LifespanHook
-
-logger = logging.getLogger("pyre.framework")
+from .responses import RequestAwareResponse
+from .routing import Router, compile_pattern
+from .types import AfterHook, BeforeHook, ExceptionHandler, ExceptionKey, Handler, LifespanHook, maybe_await
 
 StateT = TypeVar("StateT")
 
 
 class State(types.SimpleNamespace):
     """The default application state: set any attribute on it."""
-
-
-ErrorHandlers = dict[ExceptionKey, ExceptionHandler]
-
-
-@dataclass(eq=False)
-class _Hooks:
-    before: list[BeforeHook] = field(default_factory=list)
-    after: list[AfterHook] = field(default_factory=list)
-    startup: list[LifespanHook] = field(default_factory=list)
-    shutdown: list[LifespanHook] = field(default_factory=list)
-    errors: ErrorHandlers = field(default_factory=dict)
-
-
-@dataclass(eq=False)
-class _Attached:
-    """A blueprint added to the app, and what it brought."""
-
-    blueprint: Blueprint
-    hooks: _Hooks
-    extension: str | None
-
-
-class Endpoint:
-    """One handler registered for a pattern and methods, ready to be called."""
-
-    def __init__(
-        self,
-        app: App[Any],
-        *,
-        pattern: str,
-        segments: tuple[Segment, ...],
-        methods: tuple[str, ...],
-        handler: Handler,
-        name: str,
-        middleware: Sequence[Middleware] = (),
-        include_in_schema: bool = True,
-        attached: _Attached | None = None,
-    ) -> None:
-        self.app = app
-        self.pattern = pattern
-        self.segments = segments
-        self.methods = methods
-        self.handler = handler
-        self.name = name
-        self.middleware = tuple(middleware)
-        self.include_in_schema = include_in_schema
-        self.attached = attached
-        self.path_names = parameter_names(segments)
-        self.plan: Plan = plan_for(handler, self.path_names)
-        self.is_async = inspect.iscoroutinefunction(handler)
-        self.call: Callable[..., Awaitable[Any]] = (
-            handler if self.is_async else functools.partial(asyncio.to_thread, handler)
-        )
-        """The handler as a coroutine function: a sync one runs in a worker thread."""
-        self._chain: CallNext = self._invoke
-        self._errors: ErrorHandlers = {}
-        self.direct = False
-        """Whether the app may ``call`` the handler with the path values alone and coerce its result;
-        otherwise it goes through ``run``."""
-        self.prepare()
-
-    @property
-    def blueprint(self) -> Blueprint | None:
-        return None if self.attached is None else self.attached.blueprint
-
-    def prepare(self) -> None:
-        """Compose this endpoint's chain and pick the cheapest way to call it."""
-        layers: list[Middleware] = []
-        if self.attached is not None:
-            hooks = self.attached.hooks
-            self._errors = hooks.errors
-            if hooks.before or hooks.after:
-                layers.append(HookLayer(hooks.before, hooks.after))
-            layers.extend(self.attached.blueprint.middleware)
-        layers.extend(self.middleware)
-        self.direct = not layers and not self._errors and self.plan.path_only
-        self._chain = compose(layers, self._invoke)
-
-    def run(
-        self, spec: pyre.spec.Request, request: Request | None, values: list[Any]
-    ) -> Awaitable[pyre.spec.Response]:
-        """The response, through the endpoint's hooks, middleware and error handlers."""
-        path_params = dict(zip(self.path_names, values, strict=True))
-        if request is None:
-            request = Request(spec, app=self.app, path_params=path_params)
-        else:
-            request.path_params = path_params
-        return self._run_handling_errors(request) if self._errors else self._chain(request)
-
-    async def _run_handling_errors(self, request: Request) -> pyre.spec.Response:
-        try:
-            return await self._chain(request)
-        except Exception as exc:
-            handler = find_handler(self._errors, exc)
-            if handler is None:
-                raise
-            return await call_error_handler(handler, request, exc)
-
-    async def _invoke(self, request: Request) -> pyre.spec.Response:
-        if self.plan.path_only:
-            path_params = request.path_params
-            args: list[Any] = [path_params[name] for name in self.path_names]
-            kwargs: dict[str, Any] = {}
-        else:
-            args, kwargs = await self.plan.bind(request)
-        result = await self.call(*args, **kwargs)
-        if isinstance(result, RequestAwareResponse):
-            await result.prepare(request)
-            return result
-        return to_response(result)
-
-    def __repr__(self) -> str:
-        return f"<Endpoint {self.name} {'|'.join(self.methods)} {self.pattern}>"
-
-
-class HookLayer:
-    """Before and after hooks as one middleware layer."""
-
-    def __init__(self, before: Sequence[BeforeHook], after: Sequence[AfterHook]) -> None:
-        self.before = tuple(before)
-        self.after = tuple(after)
-
-    async def __call__(self, request: Request, call_next: CallNext) -> pyre.spec.Response:
-        response: pyre.spec.Response | None = None
-        for hook in self.before:
-            early = await _maybe_await(hook(request))
-            if early is not None:
-                response = to_response(early)
-                break
-        if response is None:
-            response = await call_next(request)
-        for after in self.after:
-            replaced = await _maybe_await(after(request, response))
-            if replaced is not None:
-                response = to_response(replaced)
-        return response
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
-def find_handler(handlers: ErrorHandlers, exc: BaseException) -> ExceptionHandler | None:
-    """The handler registered for ``exc``'s status (``HTTPException``) or its closest class."""
-    if isinstance(exc, HTTPException):
-        handler = handlers.get(exc.status)
-        if handler is not None:
-            return handler
-    for klass in type(exc).__mro__:
-        handler = handlers.get(klass)
-        if handler is not None:
-            return handler
-    return None
-
-
-async def call_error_handler(
-    handler: ExceptionHandler, request: Request, exc: Exception
-) -> pyre.spec.Response:
-    return to_response(await _maybe_await(handler(request, exc)))
-
-
-def error_response(status: int, detail: Any, headers: Mapping[str, str] | None = None) -> pyre.spec.Response:
-    """The default error page: ``{"detail": ...}`` as JSON."""
-    raw = [(b"content-type", b"application/json")]
-    if headers:
-        raw.extend(
-            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
-        )
-    return pyre.spec.Response(status, raw, orjson.dumps({"detail": detail}))
-
-
-def default_error_response(exc: Exception) -> pyre.spec.Response:
-    """What an unhandled exception becomes; nothing about the code leaks to the client."""
-    if isinstance(exc, HTTPException):
-        return error_response(exc.status, exc.detail, exc.headers)
-    if isinstance(exc, pyre.spec.RequestBodyTooLarge):
-        return error_response(413, f"request body exceeds {exc.limit} bytes")
-    if isinstance(exc, pyre.spec.ClientDisconnected):
-        raise exc  # nobody is left to answer; the server closes the connection
-    logger.error("unhandled exception while handling a request", exc_info=exc)
-    return error_response(500, "Internal Server Error")
 
 
 class App(Generic[StateT]):
@@ -282,10 +108,9 @@ class App(Generic[StateT]):
         self.middleware: list[Middleware] = list(middleware)
         self.router: Router[Endpoint] = Router()
         self.server_info: pyre.spec.ServerInfo | None = None
-        self._hooks = _Hooks()
-        self._attached: list[_Attached] = []
-        self._extensions: dict[str, types.ModuleType] = {}
-        self._loading: str | None = None
+        self._hooks = Hooks()
+        self._attached: list[Attached] = []
+        self._extensions = Extensions(self, drop=self._drop_blueprints_of)
         self._entry: CallNext | None = None
         self._stale = True
         self._openapi: bytes | None = None
@@ -295,16 +120,16 @@ class App(Generic[StateT]):
     # -- serving ----------------------------------------------------------------------------------------
 
     def __call__(self, request: pyre.spec.Request) -> Awaitable[pyre.spec.Response]:
-        # A plain method returning a coroutine (PYRE-APP-1 asks for an awaitable), like _dispatch and
-        # _route below: between the server and the handler there is one coroutine frame, _serve.
+        # A plain method returning a coroutine (PYRE-APP-1 asks for an awaitable), like _dispatch: between
+        # the server and a direct handler there is one coroutine frame, Endpoint.respond.
         if self._stale:
             self.prepare()
-        if self._entry is None:
-            return self._serve(request, None)
-        return self._serve_through_middleware(request, self._entry)
+        entry = self._entry
+        if entry is None:
+            return self._dispatch(request, None)
+        return self._through_layers(Request(request, app=self), entry)
 
-    async def _serve_through_middleware(self, spec: pyre.spec.Request, entry: CallNext) -> pyre.spec.Response:
-        request = Request(spec, app=self)
+    async def _through_layers(self, request: Request, entry: CallNext) -> pyre.spec.Response:
         try:
             response = await entry(request)
             if isinstance(response, RequestAwareResponse):
@@ -312,71 +137,44 @@ class App(Generic[StateT]):
             return response
         except Exception as exc:
             # Raised by app middleware or hooks, outside the error handling they wrap.
-            return await self._handle_error(spec, request, exc)
+            return await self._handle_error(exc, request.spec, request)
 
     def _route(self, request: Request) -> Awaitable[pyre.spec.Response]:
         """The innermost layer of the app middleware."""
-        return self._serve(request.spec, request)
+        return self._dispatch(request.spec, request)
 
-    async def _serve(self, spec: pyre.spec.Request, request: Request | None) -> pyre.spec.Response:
-        """Route, call the endpoint, coerce what it returned; errors become responses."""
-        try:
-            result = await self._dispatch(spec, request)
-            if isinstance(result, RequestAwareResponse):
-                await result.prepare(request if request is not None else Request(spec, app=self))
-                return result
-            return to_response(result)
-        except Exception as exc:
-            return await self._handle_error(spec, request, exc)
-
-    def _dispatch(self, spec: pyre.spec.Request, request: Request | None) -> Awaitable[Any]:
-        """The awaitable of the endpoint's result, a response or a value to coerce."""
+    def _dispatch(self, spec: pyre.spec.Request, request: Request | None) -> Awaitable[pyre.spec.Response]:
+        """The awaitable response of the endpoint that answers ``spec``, or of the error page."""
         method = spec.method
-        raw_path = spec.raw_path
-        if b"%" not in raw_path:
-            # Without escapes, the path is raw_path read as UTF-8; decoding here spares the
-            # server's unquoting, which a lazy request object would otherwise run for this.
-            try:
-                path = raw_path.decode()
-            except UnicodeDecodeError:
-                raise HTTPException(404) from None
-            match = self.router.match(path, method)
-            if match is None:
-                return self._no_route(method, self.router.match(path, None))
-        else:
-            # Split before decoding (spec.path has "%2F" as "/"); see decode_segments.
-            segments = decode_segments(raw_path)
-            if segments is None:
-                raise HTTPException(404)
-            match = self.router.match_segments(segments, method)
-            if match is None:
-                return self._no_route(method, self.router.match_segments(segments, None))
-        route, values = match
-        endpoint = route.endpoints[method]
-        if endpoint.direct:
-            return endpoint.call(*values)
-        return endpoint.run(spec, request, values)
+        try:
+            found = self.router.match_path(spec.raw_path, method)
+        except Exception as exc:  # a converter that raised something other than ValueError
+            return self._handle_error(exc, spec, request)
+        if found is None:
+            return self._unmatched(spec, request)
+        route, values = found
+        return route.endpoints[method].respond(spec, request, values)
 
-    async def _no_route(
-        self, method: str, other: tuple[Route[Endpoint], list[Any]] | None
-    ) -> pyre.spec.Response:
+    async def _unmatched(self, spec: pyre.spec.Request, request: Request | None) -> pyre.spec.Response:
+        """404; 405 with ``Allow`` when other methods answer the path; or the automatic ``OPTIONS``."""
+        other = self.router.match_path(spec.raw_path, None)
         if other is None:
-            raise HTTPException(404)
+            return await self._handle_error(HTTPException(404), spec, request)
         allow = other[0].allow
-        if method == "OPTIONS":
+        if spec.method == "OPTIONS":
             return pyre.spec.Response(204, [(b"allow", allow.encode("ascii"))])
-        raise HTTPException(405, headers={"Allow": allow})
+        return await self._handle_error(HTTPException(405, headers={"Allow": allow}), spec, request)
 
     async def _handle_error(
-        self, spec: pyre.spec.Request, request: Request | None, exc: Exception
+        self, exc: Exception, spec: pyre.spec.Request, request: Request | None
     ) -> pyre.spec.Response:
+        """The response to ``exc``: the app's exception handler for it (given the exchange's ``Request``,
+        built now if there is none yet), or the default error page."""
         handler = find_handler(self._hooks.errors, exc)
         if handler is None:
             return default_error_response(exc)
-        if request is None:
-            request = Request(spec, app=self)
         try:
-            return await call_error_handler(handler, request, exc)
+            return await call_error_handler(handler, request or Request(spec, app=self), exc)
         except Exception as failure:
             return default_error_response(failure)
 
@@ -399,13 +197,13 @@ class App(Generic[StateT]):
         groups = [self._hooks, *(attached.hooks for attached in self._attached)]
         for hooks in groups:
             for hook in hooks.startup:
-                await _maybe_await(hook())
+                await maybe_await(hook())
         try:
             yield
         finally:
             for hooks in reversed(groups):
                 for hook in reversed(hooks.shutdown):
-                    await _maybe_await(hook())
+                    await maybe_await(hook())
 
     # -- building the app --------------------------------------------------------------------------------
 
@@ -426,7 +224,7 @@ class App(Generic[StateT]):
         self._register(info, handler, getattr(handler, "__qualname__", repr(handler)), None)
 
     def _register(
-        self, info: EndpointInfo, handler: Handler, default_name: str, attached: _Attached | None
+        self, info: EndpointInfo, handler: Handler, default_name: str, attached: Attached | None
     ) -> None:
         prefix = attached.blueprint.prefix if attached is not None else ""
         pattern = prefix.rstrip("/") + info.path if prefix else info.path
@@ -450,7 +248,7 @@ class App(Generic[StateT]):
         """Register the blueprint's endpoints and hooks; on any error nothing of it is kept."""
         if any(attached.blueprint is blueprint for attached in self._attached):
             raise RouteError(f"{blueprint!r} is already added")
-        attached = _Attached(blueprint, _Hooks(), self._loading)
+        attached = Attached(blueprint, Hooks(), self._extensions.loading)
         try:
             for member in members(blueprint):
                 if member.hook is not None:
@@ -520,11 +318,11 @@ class App(Generic[StateT]):
 
         return register
 
-    # -- extensions -------------------------------------------------------------------------------------
+    # -- extensions (extensions.py) ---------------------------------------------------------------------
 
     @property
     def extensions(self) -> Mapping[str, types.ModuleType]:
-        return types.MappingProxyType(self._extensions)
+        return types.MappingProxyType(self._extensions.modules)
 
     def load_extension(self, name: str) -> None:
         """Import module ``name`` and call its ``setup(app)``.
@@ -532,58 +330,15 @@ class App(Generic[StateT]):
         Blueprints added during ``setup`` belong to the extension and are
         removed when it is unloaded.
         """
-        if name in self._extensions:
-            raise ExtensionError(f"extension {name!r} is already loaded")
-        try:
-            module = importlib.import_module(name)
-        except ImportError as error:
-            raise ExtensionError(f"cannot import extension {name!r}: {error}") from error
-        setup = getattr(module, "setup", None)
-        if not callable(setup):
-            sys.modules.pop(name, None)
-            raise ExtensionError(f"extension {name!r} has no setup(app) function")
-        self._loading = name
-        try:
-            setup(self)
-        except Exception:
-            self._drop_blueprints_of(name)
-            sys.modules.pop(name, None)
-            raise
-        finally:
-            self._loading = None
-        self._extensions[name] = module
+        self._extensions.load(name)
 
     def unload_extension(self, name: str) -> None:
         """Call the extension's ``teardown(app)`` if it has one, and remove its blueprints."""
-        module = self._extensions.pop(name, None)
-        if module is None:
-            raise ExtensionError(f"extension {name!r} is not loaded")
-        try:
-            teardown = getattr(module, "teardown", None)
-            if callable(teardown):
-                teardown(self)
-        finally:
-            self._drop_blueprints_of(name)
-            # The next load imports the module afresh.
-            sys.modules.pop(name, None)
+        self._extensions.unload(name)
 
     def reload_extension(self, name: str) -> None:
         """Unload and load again; if loading the new code fails, the old extension is put back."""
-        previous = self._extensions.get(name)
-        if previous is None:
-            raise ExtensionError(f"extension {name!r} is not loaded")
-        self.unload_extension(name)
-        try:
-            self.load_extension(name)
-        except Exception:
-            sys.modules[name] = previous
-            self._loading = name
-            try:
-                previous.setup(self)
-            finally:
-                self._loading = None
-            self._extensions[name] = previous
-            raise
+        self._extensions.reload(name)
 
     def _drop_blueprints_of(self, extension: str) -> None:
         for attached in [attached for attached in self._attached if attached.extension == extension]:
@@ -604,7 +359,7 @@ class App(Generic[StateT]):
         return pyre.spec.Response(200, [(b"content-type", b"application/json")], document)
 
 
-def _add_hook(hooks: _Hooks, kind: Any, function: Callable[..., Any]) -> None:
+def _add_hook(hooks: Hooks, kind: Any, function: Callable[..., Any]) -> None:
     if isinstance(kind, tuple):
         for key in kind[1]:
             hooks.errors[key] = function

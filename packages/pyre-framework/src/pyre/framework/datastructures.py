@@ -6,7 +6,7 @@ import asyncio
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Generic, TypeVar, overload
-from urllib.parse import parse_qsl, unquote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import pyre.spec
 
@@ -18,7 +18,8 @@ class URL:
     """An absolute URL split into its parts.
 
     ``raw_path`` stays percent-encoded, so ``str(url)`` gives back what the
-    client sent; ``path`` is the decoded form that routing sees.
+    client sent; ``path`` is its decoded form (``pyre.spec.decode_path``: the
+    octets read as UTF-8), as ``Request.path`` is.
     """
 
     __slots__ = ("scheme", "host", "port", "raw_path", "query")
@@ -34,7 +35,7 @@ class URL:
 
     @property
     def path(self) -> str:
-        return unquote(self.raw_path)
+        return pyre.spec.decode_path(self.raw_path.encode())
 
     @property
     def netloc(self) -> str:
@@ -87,8 +88,14 @@ def request_url(request: pyre.spec.Request) -> URL:
         host, port = request.server
     else:
         host, port = "", None
-    raw_path = request.root_path + request.raw_path.decode("latin-1")
-    return URL(request.scheme, host, port, raw_path, request.query.decode("latin-1"))
+    raw_path = request.raw_path
+    # Octets outside printable ASCII (a client may send UTF-8 unescaped) are percent-encoded, so the
+    # URL is a valid one and ``path`` decodes them as UTF-8 like every other escape.
+    text = raw_path.decode("ascii") if raw_path.isascii() else quote(raw_path, safe=_PRINTABLE_ASCII)
+    return URL(request.scheme, host, port, request.root_path + text, request.query.decode("latin-1"))
+
+
+_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
 
 
 class ImmutableMultiDict(Mapping[str, _V], Generic[_V]):

@@ -23,21 +23,23 @@ build its URL), never as an answer to a client.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from http import HTTPStatus
 from typing import Any
+
+import pyre.spec
 
 
 class HTTPException(Exception):
     """Stop handling the request and answer with ``status``.
 
     ``detail`` becomes the JSON body ``{"detail": ...}``; it defaults to the
-    status phrase.  ``headers`` are added to the error response (for example
-    ``Allow`` on a 405 or ``WWW-Authenticate`` on a 401).
+    status's reason phrase as RFC 9110 names it (``pyre.spec.REASON_PHRASES``).
+    ``headers`` are added to the error response (for example ``Allow`` on a
+    405 or ``WWW-Authenticate`` on a 401).
     """
 
     def __init__(self, status: int, detail: Any = None, headers: Mapping[str, str] | None = None) -> None:
         if detail is None:
-            detail = _phrase(status)
+            detail = pyre.spec.REASON_PHRASES.get(status, "Error")
         super().__init__(status, detail)
         self.status = status
         self.detail = detail
@@ -81,13 +83,6 @@ class URLBuildError(FrameworkError, LookupError):
 
 class ExtensionError(FrameworkError):
     """An extension module could not be loaded, unloaded or reloaded."""
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 __all__ = [

@@ -21,7 +21,8 @@ from .params import Parameter
 from .routing import PathParameter
 
 if TYPE_CHECKING:
-    from .app import App, Endpoint
+    from .app import App
+    from .endpoints import Endpoint
 
 _REF = "#/components/schemas/{model}"
 

@@ -30,7 +30,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote
+
+import pyre.spec
 
 from .convertors import Converter, PathConverter, StringConverter, converter_for, converter_from_pattern
 from .exceptions import RouteConflict, RouteError, URLBuildError
@@ -103,17 +105,15 @@ DOT_SEGMENTS: Final = frozenset((".", ".."))
 
 
 def decode_segments(raw_path: bytes) -> list[str] | None:
-    """The segments of ``raw_path`` after its leading ``/``, each percent-decoded and read as UTF-8.
+    """The segments of ``raw_path`` after its leading ``/``, each percent-decoded and read as UTF-8
+    (``pyre.spec.path_segments``).
 
     ``None`` when a segment holds an encoded ``/`` or is not UTF-8 once decoded
     (an overlong ``%C0%AE`` included): no route matches such a path.
     """
     if b"%2F" in raw_path or b"%2f" in raw_path:
         return None
-    try:
-        return [unquote_to_bytes(text).decode() for text in raw_path.split(b"/")[1:]]
-    except UnicodeDecodeError:
-        return None
+    return pyre.spec.path_segments(raw_path)
 
 
 def parameter_names(segments: Iterable[Segment]) -> list[str]:
@@ -240,6 +240,25 @@ class Router(Generic[E]):
         found = _walk(self._root, path.split("/"), 1, values, method)  # segment 0 is the "" before "/"
         return None if found is None else (found, values)
 
+    def match_path(self, raw_path: bytes, method: str | None) -> tuple[Route[E], list[Any]] | None:
+        """``match`` for a request's ``raw_path``, split while it is encoded (``decode_segments``)."""
+        if b"%" not in raw_path:
+            # No escapes: the segments are raw_path's own, and one decode() gives the whole path for
+            # the lookup among static routes (as pyre.spec.path_segments, invalid UTF-8 matches nothing).
+            # match() inlined: this runs for every request.
+            try:
+                path = raw_path.decode()
+            except UnicodeDecodeError:
+                return None
+            route = self._static.get(path)
+            if route is not None and (method is None or method in route.endpoints):
+                return route, []
+            values: list[Any] = []
+            found = _walk(self._root, path.split("/"), 1, values, method)
+            return None if found is None else (found, values)
+        segments = decode_segments(raw_path)
+        return None if segments is None else self.match_segments(segments, method)
+
     def match_segments(self, segments: list[str], method: str | None) -> tuple[Route[E], list[Any]] | None:
         """``match`` for a path already split into decoded segments (``decode_segments``)."""
         values: list[Any] = []
@@ -272,6 +291,11 @@ class Router(Generic[E]):
             if "/" in text and not segment.rest:
                 # The router refuses an encoded "/" in a segment: such a URL would match nothing.
                 raise URLBuildError(f"{name}: {segment.name}={text!r} holds a '/'; only a path parameter may")
+            if text in DOT_SEGMENTS and not segment.rest:
+                # A lone "." or ".." matches no single-segment parameter (nor would a client keep it).
+                raise URLBuildError(
+                    f"{name}: {segment.name}={text!r} is a dot segment; only a path parameter may be"
+                )
             texts.append(quote(text, safe="/" if segment.rest else ""))
         return "/" + "/".join(texts)
 

@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 import pyre.spec
 
-from .app import error_response
+from .errors import error_response
 from .exceptions import HTTPException
 from .requests import Request
 from .responses import FileResponse, RedirectResponse

@@ -1,7 +1,8 @@
-"""Type aliases for the callables an application registers."""
+"""Type aliases for the callables an application registers, and how their results are awaited."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -25,3 +26,8 @@ LifespanHook: TypeAlias = Callable[[], Any]
 
 ExceptionKey: TypeAlias = "type[BaseException] | int"
 """An exception class, or an ``HTTPException`` status code."""
+
+
+async def maybe_await(value: Any) -> Any:
+    """``value``, awaited if it is awaitable: what a sync or async hook or handler returned."""
+    return await value if inspect.isawaitable(value) else value

@@ -39,9 +39,6 @@ _TEXT_HTML = (CONTENT_TYPE, b"text/html; charset=utf-8")
 _APPLICATION_JSON = (CONTENT_TYPE, b"application/json")
 OCTET_STREAM = (CONTENT_TYPE, b"application/octet-stream")
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FIELD_VALUE_FORBIDDEN = re.compile(r"[\r\n\x00]")
-
 
 def encode_headers(headers: Mapping[str, str] | Sequence[tuple[str, str]]) -> RawHeaderList:
     """``str`` headers as the spec's raw pairs; a name that is not a token, or CR/LF/NUL in a value, is
@@ -49,7 +46,7 @@ def encode_headers(headers: Mapping[str, str] | Sequence[tuple[str, str]]) -> Ra
     items = headers.items() if isinstance(headers, Mapping) else headers
     raw: RawHeaderList = []
     for name, value in items:
-        if not _TOKEN.fullmatch(name) or _FIELD_VALUE_FORBIDDEN.search(value):
+        if not pyre.spec.is_token(name) or not pyre.spec.is_field_value(value):
             raise ValueError(f"invalid header field {name!r}: {value!r}")
         raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
     return raw
@@ -132,7 +129,7 @@ class Response(pyre.spec.Response):
         outside the cookie-octet set (space, ``"``, ``,``, ``;``, ``\\``,
         non-ASCII) is a ``ValueError``: encode such values first.
         """
-        if not _TOKEN.fullmatch(key):
+        if not pyre.spec.is_token(key):
             raise ValueError(f"cookie name {key!r} is not a token")
         if not _COOKIE_VALUE.fullmatch(value):
             raise ValueError(f"cookie value {value!r} has characters a cookie cannot carry; encode it")

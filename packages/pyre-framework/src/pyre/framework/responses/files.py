@@ -7,7 +7,6 @@ response.prepare(request)`` before sending it.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import mimetypes
 import os
@@ -20,7 +19,7 @@ from urllib.parse import quote
 
 import pyre.spec
 
-from .base import _FIELD_VALUE_FORBIDDEN, CONTENT_TYPE, HeaderInput, RequestAwareResponse, http_date
+from .base import CONTENT_TYPE, HeaderInput, RequestAwareResponse, http_date
 
 if TYPE_CHECKING:
     from ..requests import Request
@@ -132,32 +131,29 @@ class FileResponse(RequestAwareResponse):
 
 
 _CONTENT_FIELDS = frozenset({CONTENT_TYPE, b"content-disposition", b"content-length"})
-_READ_SIZE = 64 * 1024
 
 
 async def _read_ranges(
     path: str | os.PathLike[str], parts: list[tuple[bytes, tuple[int, int]]], tail: bytes
 ) -> AsyncIterator[bytes]:
-    fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
-    try:
-        for head, (first, last) in parts:
-            yield head
-            position = first
-            while position <= last:
-                chunk = await asyncio.to_thread(os.pread, fd, min(_READ_SIZE, last - position + 1), position)
-                if not chunk:
-                    raise RuntimeError(f"{os.fspath(path)!r} shrank while it was being sent")
+    """The parts of a ``multipart/byteranges`` body; each range is read by ``pyre.spec.open_file_body``
+    (off the event loop, ``FileTooShort`` if the file shrank)."""
+    for head, (first, last) in parts:
+        yield head
+        region = pyre.spec.FileBody(path=path, offset=first, count=last - first + 1)
+        reader = await pyre.spec.open_file_body(region)
+        try:
+            async for chunk in reader:
                 yield chunk
-                position += len(chunk)
-        yield tail
-    finally:
-        os.close(fd)
+        finally:
+            await reader.aclose()
+    yield tail
 
 
 def _content_disposition(kind: str, filename: str) -> bytes:
     # RFC 6266: an ASCII fallback, and RFC 8187 filename* for the exact name when it is not ASCII.
     quoted = filename.replace("\\", "\\\\").replace('"', '\\"')
-    if filename.isascii() and not _FIELD_VALUE_FORBIDDEN.search(filename):
+    if filename.isascii() and pyre.spec.is_field_value(filename):
         return f'{kind}; filename="{quoted}"'.encode("latin-1")
     fallback = quoted.encode("ascii", "replace").decode().replace("\r", "?").replace("\n", "?")
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}".encode("latin-1")
