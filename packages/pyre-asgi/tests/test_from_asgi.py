@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import pathlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from asgi_side import hello_app, http_only
 
-from pyre.asgi import ASGIProtocolError, ClientDisconnect, LifespanFailure, from_asgi
-from pyre.spec import EXT_EARLY_HINTS, FileBody, ServerInfo
+from pyre.asgi import ASGIClientDisconnected, ASGIProtocolError, LifespanFailure, from_asgi
+from pyre.spec import EXT_EARLY_HINTS, FileBody, FileTooShort, ServerInfo
 from pyre.spec.testing import DRIVER_INFO, Driver, collect
 
 Message = dict[str, Any]
@@ -429,6 +430,88 @@ async def test_zerocopysend_between_body_messages(tmp_path: pathlib.Path) -> Non
     assert response.body == b"<234>"
 
 
+class CountingExecutor(ThreadPoolExecutor):
+    """The loop's default executor, naming what is run in it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.calls: list[str] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.calls.append(getattr(fn, "__name__", repr(fn)))
+        return super().submit(fn, *args, **kwargs)
+
+
+async def test_zerocopysend_between_body_messages_is_read_off_the_event_loop(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "data.bin"
+    content = os.urandom(600_000)
+    path.write_bytes(content)
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+
+        @http_only
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await start(send)
+            await send({"type": "http.response.zerocopysend", "file": fd, "offset": 0, "more_body": True})
+            await send({"type": "http.response.body", "body": b"."})
+
+        async with Driver(from_asgi(app)) as driver:
+            response = await driver.request("GET", "/")
+        assert os.fstat(fd)  # the app's own descriptor stays open
+    finally:
+        os.close(fd)
+    assert response.body == content + b"."
+    assert executor.calls.count("pread") == 3  # in bounded chunks, none of them on the loop
+
+
+@pytest.mark.parametrize("more_body", [True, False])
+async def test_zerocopysend_past_the_end_of_the_file_is_an_error(
+    tmp_path: pathlib.Path, more_body: bool
+) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"0123456789")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+
+        @http_only
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await start(send)
+            await send({"type": "http.response.body", "body": b"<", "more_body": True})
+            message = {"type": "http.response.zerocopysend", "file": fd, "offset": 8, "count": 5}
+            await send({**message, "more_body": more_body})
+            await send({"type": "http.response.body", "body": b">"})
+
+        async with Driver(from_asgi(app)) as driver:
+            with pytest.raises(FileTooShort):  # not "<89>" under a length that promised more
+                await driver.request("GET", "/")
+    finally:
+        os.close(fd)
+
+
+async def test_a_malformed_zerocopysend_is_a_protocol_error_and_leaks_no_descriptor(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"0123456789")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+
+        @http_only
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await start(send)
+            await send({"type": "http.response.zerocopysend", "file": fd, "offset": 0, "count": -1})
+
+        before = sorted(os.listdir("/proc/self/fd"))
+        async with Driver(from_asgi(app)) as driver:
+            with pytest.raises(ASGIProtocolError, match="zerocopysend"):
+                await driver.request("GET", "/")
+        assert sorted(os.listdir("/proc/self/fd")) == before
+    finally:
+        os.close(fd)
+
+
 async def test_early_hint_becomes_a_103() -> None:
     @http_only
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -486,10 +569,10 @@ async def test_long_poll_sees_the_client_leave_and_send_raises_oserror() -> None
         await asyncio.sleep(0.01)
         assert not handler.done()
         request.disconnect()
-        with pytest.raises(ClientDisconnect):
+        with pytest.raises(ASGIClientDisconnected):
             await handler
     assert seen[0] == {"type": "http.disconnect"}
-    assert isinstance(seen[1], ClientDisconnect)
+    assert isinstance(seen[1], ASGIClientDisconnected)
 
 
 async def test_closing_a_stream_raises_in_a_waiting_send() -> None:
@@ -511,7 +594,7 @@ async def test_closing_a_stream_raises_in_a_waiting_send() -> None:
         assert await anext(aiter(body)) == b"x" * 70_000  # type: ignore[arg-type]
         await body.aclose()  # type: ignore[union-attr]
     assert len(outcome) == 1
-    assert isinstance(outcome[0], ClientDisconnect)
+    assert isinstance(outcome[0], ASGIClientDisconnected)
 
 
 async def test_closing_a_stream_cancels_an_app_waiting_elsewhere() -> None:

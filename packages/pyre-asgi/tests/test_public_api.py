@@ -6,7 +6,7 @@ import pyre.spec
 EXPECTED = {
     "ASGIError",
     "ASGIProtocolError",
-    "ClientDisconnect",
+    "ASGIClientDisconnected",
     "LifespanFailure",
     "__version__",
     "from_asgi",
@@ -24,11 +24,11 @@ def test_asgi_exports() -> None:
 def test_error_tree() -> None:
     assert issubclass(pyre.asgi.ASGIProtocolError, pyre.asgi.ASGIError)
     assert issubclass(pyre.asgi.LifespanFailure, pyre.asgi.ASGIError)
-    assert issubclass(pyre.asgi.ClientDisconnect, pyre.asgi.ASGIError)
+    assert issubclass(pyre.asgi.ASGIClientDisconnected, pyre.asgi.ASGIError)
     # ASGI HTTP spec 2.4: send() after a disconnect raises an OSError subclass ...
-    assert issubclass(pyre.asgi.ClientDisconnect, OSError)
+    assert issubclass(pyre.asgi.ASGIClientDisconnected, OSError)
     # ... which a pyre server recognises as the client having left.
-    assert issubclass(pyre.asgi.ClientDisconnect, pyre.spec.ClientDisconnected)
+    assert issubclass(pyre.asgi.ASGIClientDisconnected, pyre.spec.ClientDisconnected)
 
 
 def test_namespace_package_has_no_init() -> None:

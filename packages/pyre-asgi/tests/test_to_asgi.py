@@ -17,6 +17,7 @@ from pyre.spec import (
     EXT_EARLY_HINTS,
     EXT_SENDFILE,
     FileBody,
+    FileTooShort,
     RawHeaders,
     Request,
     RequestBodyTooLarge,
@@ -171,7 +172,7 @@ async def test_file_body_uses_pathsend_when_offered(tmp_path: pathlib.Path) -> N
 
 async def test_file_body_is_read_when_pathsend_is_not_offered(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "big.bin"
-    content = os.urandom(150_000)
+    content = os.urandom(600_000)  # more than two of the reader's chunks
     path.write_bytes(content)
 
     async def app(request: Request) -> Response:
@@ -180,8 +181,50 @@ async def test_file_body_is_read_when_pathsend_is_not_offered(tmp_path: pathlib.
 
     server = await call(app, http_scope())
     assert server.body() == content
-    assert server.headers()[b"content-length"] == b"150000"
-    assert len(server.sent) > 2
+    assert server.headers()[b"content-length"] == b"600000"
+    assert len(server.sent) > 3
+    assert [m.get("more_body", False) for m in server.sent[1:]] == [True] * (len(server.sent) - 2) + [False]
+
+
+@pytest.mark.parametrize(("offset", "count"), [(8, 3), (11, None)])
+async def test_a_file_region_past_the_end_is_an_error_before_the_response_starts(
+    tmp_path: pathlib.Path, offset: int, count: int | None
+) -> None:
+    # PYRE-RESP-18, as a pyre server has it: an application error, nothing sent (the ASGI
+    # server answers 500), never a shorter body under a content-length the file cannot fill.
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"0123456789")
+    fd = os.open(path, os.O_RDONLY)
+
+    async def app(request: Request) -> Response:
+        return Response(200, body=FileBody(fd=fd, offset=offset, count=count))
+
+    server = ASGIServerSide()
+    with pytest.raises(FileTooShort):
+        await call(app, http_scope(), server)
+    assert server.sent == []
+    with pytest.raises(OSError):
+        os.fstat(fd)  # closed all the same
+
+
+async def test_a_file_that_shrinks_while_it_is_sent_is_an_error(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(600_000))
+
+    class Shrinking(ASGIServerSide):
+        async def send(self, message: dict[str, Any]) -> None:
+            await super().send(message)
+            if message["type"] == "http.response.body":
+                os.truncate(path, 300_000)  # after the first chunk: a later read comes up short
+
+    async def app(request: Request) -> Response:
+        return Response(200, body=FileBody(path=path))
+
+    server = Shrinking()
+    with pytest.raises(FileTooShort):
+        await call(app, http_scope(), server)
+    assert server.headers()[b"content-length"] == b"600000"
+    assert server.sent[-1]["more_body"] is True  # no last message: the ASGI server aborts the response
 
 
 async def test_file_region_from_a_descriptor_is_sent_and_closed(tmp_path: pathlib.Path) -> None:

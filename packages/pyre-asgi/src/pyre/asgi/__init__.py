@@ -7,24 +7,24 @@
 Errors::
 
     ASGIError
-    ├── ASGIProtocolError    the ASGI app broke the ASGI message protocol
-    ├── LifespanFailure      lifespan startup/shutdown failed, with the app's message
-    └── ClientDisconnect     send() after the client left (also OSError, pyre.spec.ClientDisconnected)
+    ├── ASGIProtocolError         the ASGI app broke the ASGI message protocol
+    ├── LifespanFailure           lifespan startup/shutdown failed, with the app's message
+    └── ASGIClientDisconnected    send() after the client left (also OSError, pyre.spec.ClientDisconnected)
 """
 
 from .__about__ import __version__ as __version__
 from ._detect import is_asgi_app as is_asgi_app
+from ._errors import ASGIClientDisconnected as ASGIClientDisconnected
 from ._errors import ASGIError as ASGIError
 from ._errors import ASGIProtocolError as ASGIProtocolError
-from ._errors import ClientDisconnect as ClientDisconnect
 from ._errors import LifespanFailure as LifespanFailure
 from ._from_asgi import from_asgi as from_asgi
 from ._to_asgi import to_asgi as to_asgi
 
 __all__ = [
+    "ASGIClientDisconnected",
     "ASGIError",
     "ASGIProtocolError",
-    "ClientDisconnect",
     "LifespanFailure",
     "__version__",
     "from_asgi",

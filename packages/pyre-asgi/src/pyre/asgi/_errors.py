@@ -1,17 +1,18 @@
 """Errors raised by pyre-asgi.
 
-The tree::
+The tree, with the pyre-spec and Python classes it joins::
 
     ASGIError
-    ├── ASGIProtocolError    the ASGI app (or server) broke the ASGI message protocol
-    ├── LifespanFailure      the app reported ``lifespan.startup.failed`` / ``lifespan.shutdown.failed``
-    └── ClientDisconnect     ``send()`` after the client left (also ``OSError`` and
-                             ``pyre.spec.ClientDisconnected``)
+    ├── ASGIProtocolError         the ASGI app (or server) broke the ASGI message protocol
+    ├── LifespanFailure           the app reported lifespan.startup.failed / lifespan.shutdown.failed
+    └── ASGIClientDisconnected    send() after the client left
+                                  (also an OSError and a pyre.spec.ClientDisconnected)
 
-``ClientDisconnect`` is what ASGI HTTP spec 2.4 asks a server to raise from
+``ASGIClientDisconnected`` is what ASGI HTTP spec 2.4 asks a server to raise from
 ``send()`` on a closed connection: "a server-specific subclass of ``OSError``".
 It is also a ``pyre.spec.ClientDisconnected``, so a pyre server that sees it
 escape from the application treats it as the client having left, not as a bug.
+Its name says both: the ASGI side's form of the spec's ``ClientDisconnected``.
 """
 
 from __future__ import annotations
@@ -31,5 +32,5 @@ class LifespanFailure(ASGIError):
     """The application failed its lifespan startup or shutdown; the message is the app's own."""
 
 
-class ClientDisconnect(ASGIError, ClientDisconnected, OSError):
+class ASGIClientDisconnected(ASGIError, ClientDisconnected, OSError):
     """``send()`` was called after the client disconnected (ASGI HTTP spec 2.4)."""

@@ -27,7 +27,7 @@ The bridge calls the ASGI app and steps its coroutine itself:
   out without content (HEAD, 204, 304) to a client still connected: the app
   runs to its end, its body dropped, as under uvicorn.
 * ``StreamBody.aclose()`` otherwise (the server gave up on the response, usually
-  because the client left) raises ``ClientDisconnect`` out of a waiting ``send``,
+  because the client left) raises ``ASGIClientDisconnected`` out of a waiting ``send``,
   or cancels whatever else the app waits on, and runs the app to its end.
 * An exception once the response is complete (Starlette's ServerErrorMiddleware
   re-raises after sending its error page) is logged, and the response stands.
@@ -53,11 +53,12 @@ from pyre.spec import (
     RequestBodyTooLarge,
     Response,
     ServerInfo,
+    open_file_body,
 )
 from pyre.spec import State as SpecState
 
 from ._detect import as_asgi3
-from ._errors import ASGIProtocolError, ClientDisconnect
+from ._errors import ASGIClientDisconnected, ASGIProtocolError
 from ._lifespan import LifespanRunner
 from ._messages import body_bytes, final_status, header_pairs
 from ._paths import asgi_paths
@@ -313,7 +314,7 @@ class Exchange(AppStepper):
 
     async def send(self, message: Message) -> None:
         if self.closed or self.request.disconnected:
-            raise ClientDisconnect("the client disconnected")
+            raise ASGIClientDisconnected("the client disconnected")
         kind = message["type"]
         phase = self.phase
         if kind == "http.response.body" and phase in (HEAD, BODY):
@@ -349,7 +350,7 @@ class Exchange(AppStepper):
             self.file = FileBody(path=message["path"])
             self._body_finished()
         elif kind == "http.response.zerocopysend" and phase in (HEAD, BODY):
-            self._zero_copy(message)
+            await self._zero_copy(message)
         elif kind == "http.response.early_hint" and phase == START:
             links = [(b"link", link) for link in message.get("links", ())]
             await self.request.send_interim(103, links)
@@ -363,22 +364,28 @@ class Exchange(AppStepper):
         if not self.stepping:
             self.wake_driver()
 
-    def _zero_copy(self, message: Message) -> None:
+    async def _zero_copy(self, message: Message) -> None:
         file = message["file"]
         fd = file if isinstance(file, int) else file.fileno()
         offset = message.get("offset")
         if offset is None:
             offset = os.lseek(fd, 0, os.SEEK_CUR)
-        count = message.get("count")
         more = message.get("more_body", False)
+        # The app keeps its descriptor: the region gets a copy, which its reader or the server closes.
+        copy = os.dup(fd)
+        try:
+            region = FileBody(fd=copy, offset=offset, count=message.get("count"))
+        except (TypeError, ValueError) as error:
+            os.close(copy)
+            raise ASGIProtocolError(f"'http.response.zerocopysend' message: {error}") from None
         if self.phase == HEAD and not more:
-            # The whole body is this region: the server sends it, from its own descriptor.
-            self.file = FileBody(fd=os.dup(fd), offset=offset, count=count)
+            # The whole body is this region: the server sends it.
+            self.file = region
             self._body_finished()
             return
-        size = os.fstat(fd).st_size - offset if count is None else count
-        content = os.pread(fd, size, offset)
-        if content:
+        # Read in chunks in a worker thread, never on the loop; a region past the end of the
+        # file is FileTooShort raised into the app's send(), not a shorter body.
+        async for content in await open_file_body(region):
             self.parts.append(content)
             self.buffered += len(content)
         if more:
@@ -539,7 +546,7 @@ class StreamBody:
         drain = exchange.drain
         if drain is not None and not drain.done():
             exchange.drain = None
-            drain.set_exception(ClientDisconnect("the client disconnected"))
+            drain.set_exception(ASGIClientDisconnected("the client disconnected"))
         elif exchange.signal is not None and not exchange.signal.done():
             cancelled = exchange.signal.cancel()
         try:
@@ -549,5 +556,5 @@ class StreamBody:
                 raise
         except Exception as error:
             # Most often the app's own reaction to the disconnect (Starlette turns the
-            # OSError into its ClientDisconnect); the server asked for no more, so nothing to report.
+            # OSError into its ASGIClientDisconnected); the server asked for no more, so nothing to report.
             logger.debug("ASGI application ended with %r after its response was abandoned", error)

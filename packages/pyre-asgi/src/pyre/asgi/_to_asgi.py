@@ -23,6 +23,7 @@ from pyre.spec import (
     Application,
     ClientDisconnected,
     FileBody,
+    FileBodyReader,
     HasLifespan,
     Headers,
     RawHeaders,
@@ -31,6 +32,7 @@ from pyre.spec import (
     ResponseBody,
     ServerInfo,
     State,
+    open_file_body,
     read_to_end,
 )
 
@@ -40,7 +42,6 @@ from ._paths import pyre_paths
 from ._types import Message, Receive, Scope, Send
 
 SERVER_NAME: Final = f"pyre-asgi/{__version__}"
-FILE_CHUNK: Final = 65536
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 _NO_EXTENSIONS: Final[Mapping[str, object]] = {}
 
@@ -307,37 +308,46 @@ async def send_response(
     trailers = response.trailers
     with_trailers = trailers is not None and "http.response.trailers" in extensions
     status = response.status
+    file: FileBodyReader | None = None
     if isinstance(body, bytes):
         size: int | None = len(body) if body or request.method != "HEAD" else None
     elif isinstance(body, FileBody):
-        size = file_size(body)
+        # PYRE-RESP-18: the region is checked before anything is sent; the reader owns the descriptor.
+        file = await open_file_body(body)
+        size = file.length
     else:
         size = None
     start: Message = {"type": "http.response.start", "status": status, "headers": framed(response, size)}
     if with_trailers:
         start["trailers"] = True
     try:
-        await send(start)
-    except OSError:
-        request.mark_disconnected()
-        await abandon(body)
-        return
-    try:
-        if isinstance(body, bytes):
-            await send({"type": "http.response.body", "body": body})
-        elif isinstance(body, FileBody):
-            await send_file(body, send, "http.response.pathsend" in extensions)
-        else:
-            await send_stream(request, body, send)
-        if trailers is not None:
-            fields = await trailers()
-            if with_trailers:
-                await send(
-                    {"type": "http.response.trailers", "headers": list(fields), "more_trailers": False}
-                )
-    except (OSError, ClientDisconnected):
-        # ASGI 2.4: send() on a closed connection raises an OSError; the client has gone.
-        request.mark_disconnected()
+        try:
+            await send(start)
+        except OSError:
+            request.mark_disconnected()
+            if file is None:
+                await abandon(body)
+            return
+        try:
+            if isinstance(body, bytes):
+                await send({"type": "http.response.body", "body": body})
+            elif isinstance(body, FileBody):
+                assert file is not None
+                await send_file(file, body, send, "http.response.pathsend" in extensions)
+            else:
+                await send_stream(request, body, send)
+            if trailers is not None:
+                fields = await trailers()
+                if with_trailers:
+                    await send(
+                        {"type": "http.response.trailers", "headers": list(fields), "more_trailers": False}
+                    )
+        except (OSError, ClientDisconnected):
+            # ASGI 2.4: send() on a closed connection raises an OSError; the client has gone.
+            request.mark_disconnected()
+    finally:
+        if file is not None:
+            await file.aclose()
 
 
 async def abandon(body: ResponseBody) -> None:
@@ -362,35 +372,19 @@ def framed(response: Response, size: int | None) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def file_size(body: FileBody) -> int:
-    if body.count is not None:
-        return body.count
-    if body.path is not None:
-        return os.stat(body.path).st_size - body.offset
-    assert body.fd is not None
-    return os.fstat(body.fd).st_size - body.offset
-
-
-async def send_file(body: FileBody, send: Send, pathsend: bool) -> None:
+async def send_file(file: FileBodyReader, body: FileBody, send: Send, pathsend: bool) -> None:
+    """The region ``file`` reads, as body messages; a whole file by path as ``pathsend`` when offered."""
     if pathsend and body.path is not None and body.offset == 0 and body.count is None:
+        await file.aclose()  # the ASGI server opens the path itself
         await send({"type": "http.response.pathsend", "path": absolute(body.path)})
         return
-    fd = os.open(body.path, os.O_RDONLY) if body.path is not None else body.fd
-    assert fd is not None
-    try:
-        position = body.offset
-        left = file_size(body)
-        while left > 0:
-            chunk = await asyncio.to_thread(os.pread, fd, min(FILE_CHUNK, left), position)
-            if not chunk:
-                break
-            position += len(chunk)
-            left -= len(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
-        if left > 0 or position == body.offset:
-            await send({"type": "http.response.body", "body": b""})
-    finally:
-        os.close(fd)
+    left = file.length
+    if not left:
+        await send({"type": "http.response.body", "body": b""})
+        return
+    async for chunk in file:  # a file that shrank raises FileTooShort: the ASGI server aborts
+        left -= len(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
 
 
 def absolute(path: str | os.PathLike[str]) -> str:

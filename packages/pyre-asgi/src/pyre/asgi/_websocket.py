@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from pyre.spec import EXT_TLS, ByteStream, ClientDisconnected, Request, Response
 
-from ._errors import ASGIProtocolError, ClientDisconnect
+from ._errors import ASGIClientDisconnected, ASGIProtocolError
 from ._messages import body_bytes, final_status, header_pairs
 from ._paths import asgi_paths
 from ._stepping import AppStepper, drive
@@ -446,7 +446,7 @@ class WebSocketSession(AppStepper):
                 await self._write_close(message.get("code", NORMAL), message.get("reason") or "")
                 return
         if phase == CLOSED or self.sent_close:
-            raise ClientDisconnect("the WebSocket is closed")
+            raise ASGIClientDisconnected("the WebSocket is closed")
         raise ASGIProtocolError(f"unexpected ASGI message {kind!r} in a WebSocket scope")
 
     def _answered(self) -> None:
@@ -473,7 +473,7 @@ class WebSocketSession(AppStepper):
             await self.stream.write(frame)
         except ClientDisconnected:
             self.phase = CLOSED
-            raise ClientDisconnect("the client disconnected") from None
+            raise ASGIClientDisconnected("the client disconnected") from None
 
     async def _write_close(self, code: int, reason: str) -> None:
         self.sent_close = True
