@@ -6,7 +6,7 @@ import itertools
 import os
 import pathlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -224,6 +224,25 @@ async def test_multiple_ranges_are_multipart_byteranges(data_file: pathlib.Path)
         + f"\r\n--{boundary}--\r\n".encode()
     )
     assert response.body == expected
+
+
+async def test_a_file_that_shrinks_under_multiple_ranges_is_file_too_short(data_file: pathlib.Path) -> None:
+    response = FileResponse(data_file)
+    await response.prepare(Request(MemoryRequest("GET", "/", headers=[(b"range", b"bytes=0-9,900-999")])))
+    assert response.status == 206
+    await asyncio.to_thread(os.truncate, data_file, 950)
+    body = response.body
+    assert not isinstance(body, bytes | pyre.spec.FileBody)
+    received: list[bytes] = []
+    with pytest.raises(pyre.spec.FileTooShort):
+        await _drain(body, received)
+    assert CONTENT[:10] in b"".join(received)
+    assert CONTENT[900:950] not in b"".join(received)  # the second range is never sent cut short
+
+
+async def _drain(body: AsyncIterable[bytes], received: list[bytes]) -> None:
+    async for chunk in body:
+        received.append(chunk)
 
 
 async def test_many_ranges_read_across_chunks(tmp_path: pathlib.Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 import pyre.spec
 from pyre import framework
 from pyre.framework import App, HTTPException, Request, responses
@@ -140,3 +142,57 @@ def test_reason_phrases_are_rfc_9110s() -> None:
     assert HTTPException(422).detail == "Unprocessable Content"
     assert HTTPException(404).detail == "Not Found"
     assert HTTPException(599).detail == "Error"
+
+
+class Shapes(framework.Blueprint):
+    @framework.endpoint("/direct/{n:int}")
+    async def direct(self, n: int) -> str:
+        return str(n)
+
+    @framework.endpoint("/file")
+    async def file(self) -> responses.FileResponse:
+        return responses.FileResponse(__file__)
+
+    @framework.endpoint("/bound")
+    async def bound(self, request: Request, fail: bool = False) -> str:
+        if fail:
+            raise LookupError("failed")
+        return request.method
+
+
+@pytest.mark.parametrize(
+    ("middleware", "handled", "target", "built"),
+    [
+        (False, False, "/direct/1", 0),
+        (False, False, "/missing", 0),
+        (False, False, "/file", 1),  # FileResponse.prepare reads the request's validators
+        (False, False, "/bound", 1),
+        (False, True, "/bound?fail=true", 1),  # the handler's Request reaches the error handler
+        (False, True, "/missing", 1),  # built for the app's 404 handler only
+        (True, False, "/direct/1", 1),
+        (True, True, "/bound?fail=true", 1),
+    ],
+)
+def test_requests_built_per_exchange(
+    monkeypatch: pytest.MonkeyPatch, middleware: bool, handled: bool, target: str, built: int
+) -> None:
+    async def passthrough(request: Request, call_next: framework.CallNext) -> pyre.spec.Response:
+        return await call_next(request)
+
+    app = App(middleware=[passthrough] if middleware else [])
+    app.add_blueprint(Shapes())
+    if handled:
+        app.add_exception_handler(LookupError, lambda request, exc: ("handled", 409))
+        app.add_exception_handler(404, lambda request, exc: ("handled", 404))
+    client = TestClient(app)
+    count = [0]
+    original = Request.__init__
+
+    def counting(self: Request, *args: Any, **kwargs: Any) -> None:
+        count[0] += 1
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Request, "__init__", counting)
+    response = client.get(target)
+    assert response.status_code in (200, 404, 409)
+    assert count[0] == built
