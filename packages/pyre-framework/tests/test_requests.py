@@ -148,3 +148,9 @@ def test_the_url_path_is_the_request_path(target: bytes, path: str, url: str) ->
     request = Request(MemoryRequest("GET", target))
     assert request.url.path == path == request.path
     assert str(request.url) == url
+
+
+def test_a_query_sent_with_raw_utf8_reads_as_utf8() -> None:
+    request = Request(MemoryRequest("GET", b"/x?q=caf\xc3\xa9&r=caf%C3%A9"))
+    assert dict(request.query) == {"q": "café", "r": "café"}
+    assert request.url.query == "q=caf%C3%A9&r=caf%C3%A9"

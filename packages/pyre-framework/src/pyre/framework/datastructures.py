@@ -88,11 +88,14 @@ def request_url(request: pyre.spec.Request) -> URL:
         host, port = request.server
     else:
         host, port = "", None
-    raw_path = request.raw_path
-    # Octets outside printable ASCII (a client may send UTF-8 unescaped) are percent-encoded, so the
-    # URL is a valid one and ``path`` decodes them as UTF-8 like every other escape.
-    text = raw_path.decode("ascii") if raw_path.isascii() else quote(raw_path, safe=_PRINTABLE_ASCII)
-    return URL(request.scheme, host, port, request.root_path + text, request.query.decode("latin-1"))
+    raw_path = request.root_path + _url_text(request.raw_path)
+    return URL(request.scheme, host, port, raw_path, _url_text(request.query))
+
+
+def _url_text(octets: bytes) -> str:
+    """``octets`` of a request-target as URL text: octets outside printable ASCII (a client may send
+    UTF-8 unescaped) are percent-encoded, so the URL is a valid one and decodes them as UTF-8."""
+    return octets.decode("ascii") if octets.isascii() else quote(octets, safe=_PRINTABLE_ASCII)
 
 
 _PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
@@ -159,8 +162,8 @@ class QueryParams(ImmutableMultiDict[str]):
 
     @classmethod
     def parse(cls, query: bytes | str) -> QueryParams:
-        text = query.decode("latin-1") if isinstance(query, bytes) else query
-        # Percent-escapes decode as UTF-8: what browsers encode query strings in.
+        # Raw octets and percent-escapes both decode as UTF-8: what browsers and curl send.
+        text = query.decode("utf-8", "replace") if isinstance(query, bytes) else query
         return cls(parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace"))
 
     def __str__(self) -> str:
