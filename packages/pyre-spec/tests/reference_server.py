@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from email.utils import formatdate
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 import h11
 
 from pyre.spec import (
     EXT_EARLY_HINTS,
+    REASON_PHRASES,
     Application,
     ClientDisconnected,
     FileBody,
+    FileBodyReader,
     HasLifespan,
     Headers,
     RawHeaders,
@@ -33,6 +32,8 @@ from pyre.spec import (
     Response,
     ServerInfo,
     State,
+    decode_path,
+    open_file_body,
     read_to_end,
 )
 from pyre.spec.testing.conformance import Limits
@@ -41,7 +42,6 @@ logger = logging.getLogger("reference_server")
 
 SERVER_INFO = ServerInfo(name="pyre-spec-reference/1.0", extensions=frozenset({EXT_EARLY_HINTS}))
 READ_HIGH_WATER = 64 * 1024
-FILE_CHUNK = 64 * 1024
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _BARE_CR = re.compile(rb"\r(?!\n)")
@@ -69,7 +69,7 @@ def _date() -> bytes:
 
 
 def _error_response(status: int) -> bytes:
-    reason = HTTPStatus(status).phrase.encode()
+    reason = REASON_PHRASES[status].encode()
     return (
         b"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
         b"connection: close\r\ndate: %s\r\n\r\n%s" % (status, reason, len(reason), _date(), reason)
@@ -156,7 +156,7 @@ class _Request:
         self.method = event.method.decode("ascii")
         self.target = bytes(event.target)
         self.raw_path, self.query, target_authority = _split_target(self.method, self.target)
-        self.path = unquote_to_bytes(self.raw_path).decode("utf-8", "replace")
+        self.path = decode_path(self.raw_path)
         self.http_version = http_version
         self.scheme = "http"
         self.headers = Headers(raw_headers)
@@ -426,30 +426,30 @@ class _Connection(asyncio.Protocol):
             headers.append((b"server", SERVER_INFO.name.encode()))
         body = response.body
         chunks: AsyncIterator[bytes] | None = None
-        fd: int | None = None
+        file: FileBodyReader | None = None
         chunked = False
-        if isinstance(body, bytes):
-            self._set_length(headers, app_length, len(body), status)
-        elif isinstance(body, FileBody):
-            fd = os.open(body.path, os.O_RDONLY) if body.path is not None else body.fd
-            assert fd is not None
-            size = os.fstat(fd).st_size - body.offset if body.count is None else body.count
-            self._set_length(headers, app_length, size, status)
-        else:
-            chunks = aiter(body)
-            if not app_length and status != 204:
-                chunked = request.http_version == "1.1"
-                if chunked:
-                    headers.append((b"transfer-encoding", b"chunked"))
         try:
+            if isinstance(body, bytes):
+                self._set_length(headers, app_length, len(body), status)
+            elif isinstance(body, FileBody):
+                file = await open_file_body(body)
+                self._set_length(headers, app_length, file.length, status)
+            else:
+                chunks = aiter(body)
+                if not app_length and status != 204:
+                    chunked = request.http_version == "1.1"
+                    if chunked:
+                        headers.append((b"transfer-encoding", b"chunked"))
             head = conn.send(h11.Response(status_code=status, headers=headers))
             if no_content:
                 await self.write(head + conn.send(h11.EndOfMessage()))
             elif isinstance(body, bytes):
                 await self.write(head + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
-            elif fd is not None:
+            elif file is not None:
                 await self.write(head)
-                await self._send_file(conn, fd, body.offset if isinstance(body, FileBody) else 0, size)
+                async for data in file:
+                    await self.write(conn.send(h11.Data(data=data)))
+                await self.write(conn.send(h11.EndOfMessage()))
             else:
                 assert chunks is not None
                 await self.write(head)
@@ -461,8 +461,8 @@ class _Connection(asyncio.Protocol):
                 trailers = await response.trailers() if chunked and response.trailers is not None else []
                 await self.write(conn.send(h11.EndOfMessage(headers=list(trailers))))
         finally:
-            if fd is not None:
-                os.close(fd)
+            if file is not None:
+                await file.aclose()
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
@@ -478,16 +478,6 @@ class _Connection(asyncio.Protocol):
                 raise ValueError(f"app content-length {app_length} for a body of {size} bytes")
             return
         headers.append((b"content-length", str(size).encode()))
-
-    async def _send_file(self, conn: h11.Connection, fd: int, offset: int, size: int) -> None:
-        end = offset + size
-        while offset < end:
-            data = os.pread(fd, min(FILE_CHUNK, end - offset), offset)
-            if not data:
-                raise OSError("file shorter than its FileBody region")
-            offset += len(data)
-            await self.write(conn.send(h11.Data(data=data)))
-        await self.write(conn.send(h11.EndOfMessage()))
 
 
 def _head_error(head: bytes) -> int | None:
