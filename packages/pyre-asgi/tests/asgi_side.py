@@ -101,6 +101,16 @@ class ASGIServerSide:
         return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
 
 
+async def receive_body(receive: Any) -> bytes:
+    """The whole request body, read the way an ASGI app does: until ``more_body`` is false."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return body
+
+
 async def hello_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     assert scope["type"] == "http"
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})

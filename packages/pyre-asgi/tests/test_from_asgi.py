@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pathlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -408,25 +408,34 @@ async def test_zerocopysend_becomes_a_file_region(tmp_path: pathlib.Path) -> Non
     assert isinstance(response.response.body, FileBody)
 
 
-async def test_zerocopysend_between_body_messages(tmp_path: pathlib.Path) -> None:
+@pytest.fixture
+def ten_bytes(tmp_path: pathlib.Path) -> Iterator[int]:
+    """The app's descriptor of a file holding ``b"0123456789"``."""
     path = tmp_path / "data.bin"
     path.write_bytes(b"0123456789")
     fd = os.open(path, os.O_RDONLY)
-    try:
+    yield fd
+    os.close(fd)  # still the app's: the bridge duplicated it
 
-        @http_only
-        async def app(scope: Any, receive: Any, send: Any) -> None:
-            await start(send)
-            await send({"type": "http.response.body", "body": b"<", "more_body": True})
-            await send(
-                {"type": "http.response.zerocopysend", "file": fd, "offset": 2, "count": 3, "more_body": True}
-            )
-            await send({"type": "http.response.body", "body": b">"})
 
-        async with Driver(from_asgi(app)) as driver:
-            response = await driver.request("GET", "/")
-    finally:
-        os.close(fd)
+async def test_zerocopysend_between_body_messages(ten_bytes: int) -> None:
+    @http_only
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await start(send)
+        await send({"type": "http.response.body", "body": b"<", "more_body": True})
+        await send(
+            {
+                "type": "http.response.zerocopysend",
+                "file": ten_bytes,
+                "offset": 2,
+                "count": 3,
+                "more_body": True,
+            }
+        )
+        await send({"type": "http.response.body", "body": b">"})
+
+    async with Driver(from_asgi(app)) as driver:
+        response = await driver.request("GET", "/")
     assert response.body == b"<234>"
 
 
@@ -467,49 +476,31 @@ async def test_zerocopysend_between_body_messages_is_read_off_the_event_loop(tmp
 
 
 @pytest.mark.parametrize("more_body", [True, False])
-async def test_zerocopysend_past_the_end_of_the_file_is_an_error(
-    tmp_path: pathlib.Path, more_body: bool
-) -> None:
-    path = tmp_path / "data.bin"
-    path.write_bytes(b"0123456789")
-    fd = os.open(path, os.O_RDONLY)
-    try:
+async def test_zerocopysend_past_the_end_of_the_file_is_an_error(ten_bytes: int, more_body: bool) -> None:
+    @http_only
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await start(send)
+        await send({"type": "http.response.body", "body": b"<", "more_body": True})
+        message = {"type": "http.response.zerocopysend", "file": ten_bytes, "offset": 8, "count": 5}
+        await send({**message, "more_body": more_body})
+        await send({"type": "http.response.body", "body": b">"})
 
-        @http_only
-        async def app(scope: Any, receive: Any, send: Any) -> None:
-            await start(send)
-            await send({"type": "http.response.body", "body": b"<", "more_body": True})
-            message = {"type": "http.response.zerocopysend", "file": fd, "offset": 8, "count": 5}
-            await send({**message, "more_body": more_body})
-            await send({"type": "http.response.body", "body": b">"})
-
-        async with Driver(from_asgi(app)) as driver:
-            with pytest.raises(FileTooShort):  # not "<89>" under a length that promised more
-                await driver.request("GET", "/")
-    finally:
-        os.close(fd)
+    async with Driver(from_asgi(app)) as driver:
+        with pytest.raises(FileTooShort):  # not "<89>" under a length that promised more
+            await driver.request("GET", "/")
 
 
-async def test_a_malformed_zerocopysend_is_a_protocol_error_and_leaks_no_descriptor(
-    tmp_path: pathlib.Path,
-) -> None:
-    path = tmp_path / "data.bin"
-    path.write_bytes(b"0123456789")
-    fd = os.open(path, os.O_RDONLY)
-    try:
+async def test_a_malformed_zerocopysend_is_a_protocol_error_and_leaks_no_descriptor(ten_bytes: int) -> None:
+    @http_only
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await start(send)
+        await send({"type": "http.response.zerocopysend", "file": ten_bytes, "offset": 0, "count": -1})
 
-        @http_only
-        async def app(scope: Any, receive: Any, send: Any) -> None:
-            await start(send)
-            await send({"type": "http.response.zerocopysend", "file": fd, "offset": 0, "count": -1})
-
-        before = sorted(os.listdir("/proc/self/fd"))
-        async with Driver(from_asgi(app)) as driver:
-            with pytest.raises(ASGIProtocolError, match="zerocopysend"):
-                await driver.request("GET", "/")
-        assert sorted(os.listdir("/proc/self/fd")) == before
-    finally:
-        os.close(fd)
+    before = sorted(os.listdir("/proc/self/fd"))
+    async with Driver(from_asgi(app)) as driver:
+        with pytest.raises(ASGIProtocolError, match="zerocopysend"):
+            await driver.request("GET", "/")
+    assert sorted(os.listdir("/proc/self/fd")) == before
 
 
 async def test_early_hint_becomes_a_103() -> None:

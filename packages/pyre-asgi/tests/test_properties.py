@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from asgi_side import ASGIServerSide, http_only, http_scope
+from asgi_side import ASGIServerSide, http_only, http_scope, receive_body
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -59,12 +59,7 @@ async def test_streamed_response_through_from_asgi(parts: list[bytes], pauses: l
 async def test_request_body_through_to_asgi_of_from_asgi(parts: list[bytes]) -> None:
     @http_only
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
+        body = await receive_body(receive)
         await send({"type": "http.response.start", "status": 200})
         await send({"type": "http.response.body", "body": body})
 

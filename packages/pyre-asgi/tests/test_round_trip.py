@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from asgi_side import ASGIServerSide, http_only, http_scope
+from asgi_side import ASGIServerSide, http_only, http_scope, receive_body
 
 from pyre.asgi import LifespanFailure, from_asgi, to_asgi
 from pyre.spec import FileBody, RawHeaders, Request, Response, ServerInfo, State
@@ -105,12 +105,7 @@ async def test_from_asgi_of_to_asgi_keeps_failed_startup(tmp_path: pathlib.Path)
 
 @http_only
 async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            break
+    body = await receive_body(receive)
     if scope["path"] == "/stream":
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
