@@ -224,34 +224,18 @@ def from_forwarded(
 def _split_elements(value: bytes) -> list[bytes] | None:
     """The comma-separated elements of a ``Forwarded`` value (commas in quoted strings kept);
     ``None`` for an unterminated quoted string."""
-    elements: list[bytes] = []
-    start = 0
-    index = 0
-    quoted = False
-    while index < len(value):
-        byte = value[index]
-        if quoted:
-            if byte == 0x5C:  # backslash: the next byte is literal
-                index += 1
-            elif byte == 0x22:
-                quoted = False
-        elif byte == 0x22:
-            quoted = True
-        elif byte == 0x2C:
-            elements.append(value[start:index])
-            start = index + 1
-        index += 1
-    if quoted:
-        return None
-    elements.append(value[start:])
-    return [element for element in elements if element.strip(b" \t")]
+    elements = _split_outside_quotes(value, 0x2C)
+    return None if elements is None else [element for element in elements if element.strip(b" \t")]
 
 
 def parse_element(element: bytes) -> dict[str, str] | None:
     """``{parameter: value}`` of one ``forwarded-element`` (names lower-cased, quotes removed);
     ``None`` if it is malformed or names a parameter twice."""
     pairs: dict[str, str] = {}
-    for part in element.split(b";") if b'"' not in element else _split_pairs(element):
+    parts = element.split(b";") if b'"' not in element else _split_outside_quotes(element, 0x3B)
+    if parts is None:
+        return None
+    for part in parts:
         if not part.strip(b" \t"):
             continue
         match = _PAIR.fullmatch(part)
@@ -267,23 +251,26 @@ def parse_element(element: bytes) -> dict[str, str] | None:
     return pairs
 
 
-def _split_pairs(element: bytes) -> list[bytes]:
-    """``element`` split at the semicolons outside quoted strings."""
+def _split_outside_quotes(value: bytes, delimiter: int) -> list[bytes] | None:
+    """``value`` split at each ``delimiter`` octet outside quoted strings (RFC 9110 section 5.6.4);
+    ``None`` for an unterminated quoted string."""
     parts: list[bytes] = []
     start = 0
     index = 0
     quoted = False
-    while index < len(element):
-        byte = element[index]
-        if quoted and byte == 0x5C:
+    while index < len(value):
+        byte = value[index]
+        if quoted and byte == 0x5C:  # backslash: the next byte is literal
             index += 1
         elif byte == 0x22:
             quoted = not quoted
-        elif byte == 0x3B and not quoted:
-            parts.append(element[start:index])
+        elif byte == delimiter and not quoted:
+            parts.append(value[start:index])
             start = index + 1
         index += 1
-    parts.append(element[start:])
+    if quoted:
+        return None
+    parts.append(value[start:])
     return parts
 
 
