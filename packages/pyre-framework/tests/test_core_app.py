@@ -208,9 +208,11 @@ async def test_startup_failure_propagates() -> None:
 
 
 def test_default_state_is_a_namespace() -> None:
-    app = App()
+    app, other = App(), App()
+    assert type(app.state) is framework.State
     app.state.anything = 1
     assert app.state.anything == 1
+    assert vars(other.state) == {}  # a namespace of its own, not one shared by every App
 
 
 def test_sync_handlers_run_in_a_worker_thread() -> None:

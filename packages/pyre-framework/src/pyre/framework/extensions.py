@@ -12,9 +12,12 @@ import importlib
 import sys
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import ExtensionError
+
+if TYPE_CHECKING:
+    from .app import App
 
 
 class Extensions:
@@ -23,7 +26,7 @@ class Extensions:
     ``drop(name)`` removes the blueprints that extension ``name`` added to the app.
     """
 
-    def __init__(self, app: Any, drop: Callable[[str], None]) -> None:
+    def __init__(self, app: App[Any], drop: Callable[[str], None]) -> None:
         self.modules: dict[str, types.ModuleType] = {}
         self.loading: str | None = None
         """The extension whose ``setup`` is running, which blueprints added now belong to."""
