@@ -80,6 +80,8 @@ EXPECTED: dict[str, set[str]] = {
     "pyre.framework.middleware.requestid": {"RequestIDMiddleware", "current_request_id"},
     "pyre.framework.middleware.trustedhost": {"TrustedHostMiddleware"},
     "pyre.framework.requests": {"Request", "RequestBody"},
+    "pyre.framework.staticfiles": {"StaticFiles"},
+    "pyre.framework.testing": {"AsyncTestClient", "TestClient", "TestResponse"},
     "pyre.framework.formparsers": {
         "DEFAULT_LIMITS",
         "FormLimits",

@@ -145,3 +145,8 @@ def _is_name(segment: str) -> bool:
     if segment in ("", ".", ".."):
         return False
     return "/" not in segment and "\\" not in segment and "\x00" not in segment
+
+
+__all__ = [
+    "StaticFiles",
+]

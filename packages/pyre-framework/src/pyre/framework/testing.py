@@ -325,3 +325,10 @@ def _part(boundary: str, disposition: str, content_type: str | None, payload: by
     if content_type is not None:
         head += f"content-type: {content_type}\r\n"
     return head.encode() + b"\r\n" + payload + b"\r\n"
+
+
+__all__ = [
+    "AsyncTestClient",
+    "TestClient",
+    "TestResponse",
+]
