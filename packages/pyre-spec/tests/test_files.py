@@ -119,6 +119,39 @@ async def test_a_failed_read_closes_the_descriptor(tmp_path: pathlib.Path) -> No
     assert not is_open(fd)
 
 
+def descriptors_of(path: pathlib.Path) -> int:
+    """How many of this process's descriptors are open on ``path``."""
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{name}") == str(path)
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return count
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+async def test_cancelled_while_opening_leaks_no_descriptor(tmp_path: pathlib.Path) -> None:
+    # Opening a FIFO for reading blocks until a writer comes: the open is still in its
+    # thread when the caller is cancelled (a client that left, a timeout).
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    opening = asyncio.ensure_future(open_file_body(FileBody(path=fifo)))
+    await asyncio.sleep(0.1)
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    writer = os.open(fifo, os.O_WRONLY)  # lets the thread's open return
+    try:
+        for _ in range(100):  # the thread's descriptor is closed once its open returns
+            await asyncio.sleep(0.02)
+            if descriptors_of(fifo) == 1:
+                break
+        assert descriptors_of(fifo) == 1  # the writer's only
+    finally:
+        os.close(writer)
+
+
 class CountingExecutor(ThreadPoolExecutor):
     """The loop's default executor, counting what is run in it."""
 

@@ -34,7 +34,14 @@ async def open_file_body(body: FileBody) -> FileBodyReader:
     loop = asyncio.get_running_loop()
     if body.fd is None:
         assert body.path is not None  # FileBody takes exactly one of them
-        fd = await loop.run_in_executor(None, os.open, body.path, os.O_RDONLY)
+        opening = loop.run_in_executor(None, os.open, body.path, os.O_RDONLY)
+        try:
+            # Shielded: cancelled while the thread still opens the file, the descriptor it
+            # then gets is closed rather than lost.
+            fd = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)
+            raise
     else:
         fd = body.fd
     try:
@@ -47,6 +54,11 @@ async def open_file_body(body: FileBody) -> FileBodyReader:
         os.close(fd)
         raise
     return FileBodyReader(loop, fd, offset, length)
+
+
+def _close_opened(opening: asyncio.Future[int]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        os.close(opening.result())
 
 
 class FileBodyReader:
