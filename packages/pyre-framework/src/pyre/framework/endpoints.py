@@ -118,7 +118,8 @@ class Endpoint:
     async def respond(
         self, spec: pyre.spec.Request, request: Request | None, values: list[Any]
     ) -> pyre.spec.Response:
-        """The response to one exchange; whatever the endpoint raises becomes the app's error response.
+        """The response to one exchange; what the endpoint raises goes to the blueprint's exception
+        handlers, then the app's.
 
         ``request`` is the ``Request`` app middleware already built, or ``None``: then one is
         built here, and only if the chain, a ``RequestAwareResponse`` or an error handler needs it.
@@ -132,20 +133,16 @@ class Endpoint:
             if request is None:
                 request = Request(spec, app=self.app)
             request.path_params = dict(zip(self.path_names, values, strict=True))
-            if self._errors:
-                return await self._run_handling_errors(request)
             return await self._chain(request)
         except Exception as exc:
-            return await self.app._handle_error(exc, spec, request)
-
-    async def _run_handling_errors(self, request: Request) -> pyre.spec.Response:
-        try:
-            return await self._chain(request)
-        except Exception as exc:
-            handler = find_handler(self._errors, exc)
-            if handler is None:
-                raise
-            return await call_error_handler(handler, request, exc)
+            failure = exc
+            handler = find_handler(self._errors, exc) if self._errors else None
+            if handler is not None and request is not None:
+                try:
+                    return await call_error_handler(handler, request, exc)
+                except Exception as error:  # the blueprint's handler failed: the app's may take it
+                    failure = error
+            return await self.app._handle_error(failure, spec, request)
 
     async def _invoke(self, request: Request) -> pyre.spec.Response:
         """The innermost layer of the chain: bind the parameters, call the handler, coerce its result."""
