@@ -17,7 +17,10 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from ._request import HttpRequest
 
 
 class Rejection(Exception):
@@ -34,6 +37,8 @@ class Rejection(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        # The request this answers, when its head was valid and its content is not.
+        self.request: HttpRequest | None = None
 
 
 # What each llhttp error is answered with; anything not listed is 400.

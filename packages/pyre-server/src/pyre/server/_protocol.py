@@ -1,31 +1,38 @@
-"""One HTTP/1.1 connection: parse requests, run the app, write responses (RFC 9112).
+"""The asyncio transport of an HTTP/1.1 connection: the core's bytes in, the app's answers out.
 
-``HttpConnection`` is the asyncio protocol.  httptools calls its ``on_*``
-methods while it tokenizes; the rules it does not enforce come from
-``_http11``.  Requests are answered strictly in order (RFC 9112 section 9.3.2:
-"A server MAY process a sequence of pipelined requests in parallel if they all
-have safe methods, but it MUST send the corresponding responses in the same
-order that the requests were received"): the next one starts only when the
-previous response is complete, and requests parsed meanwhile wait in a queue.
+``HttpConnection`` is the asyncio protocol.  It hands what arrives to its
+sans-IO ``Core`` (``_core``), and once ``feed`` returns it starts the requests
+the core queued, strictly in order (RFC 9112 section 9.3.2: "A server MAY
+process a sequence of pipelined requests in parallel if they all have safe
+methods, but it MUST send the corresponding responses in the same order that
+the requests were received"): the next one starts only when the previous
+response is complete.  An app runs in a ``RequestTask`` (``_task``), which
+needs no asyncio Task unless the handler waits.
 
-While a batch of input is parsed (and while queued requests run one after the
-other), responses collect in ``out`` and go to the socket in one write.
+The rest is this layer's: output batching (while a batch of input is answered,
+responses collect in ``out`` and go to the socket in one write), flow control
+both ways, lingering close, the deadline of each phase, draining, the
+concurrency limit, and the access and error logs.
 
 Where a connection is, and so which timeout applies to it:
 
-==================  =======================  ===================
-state               detected by              deadline
-==================  =======================  ===================
-idle                no request, no head      timeout_keep_alive
-receiving a head    ``in_head``              timeout_header
-app waits for body  ``body_wait``            timeout_body, and more
-                                             for content received
-                                             (limit_body_rate)
-app running         ``current`` set          none
-write buffer full   ``write_paused``         timeout_send (a
-                                             clock of its own)
-closing, lingering  ``read_closed``          LINGER_TIMEOUT
-==================  =======================  ===================
+==================  =========================  ===================
+state               detected by                deadline
+==================  =========================  ===================
+idle                core phase IDLE            timeout_keep_alive
+receiving a head    core phase HEAD            timeout_header
+app waits for body  ``body_wait``              timeout_body, and more
+                                               for content received
+                                               (limit_body_rate)
+app running         ``current`` set            none
+write buffer full   ``write_paused``           timeout_send (a
+                                               clock of its own)
+closing, lingering  ``lingering``              LINGER_TIMEOUT
+==================  =========================  ===================
+
+This module is over 600 lines: it is the one asyncio.Protocol, and splitting
+its answering half from its connection half would put one object's state in
+two places.
 """
 
 from __future__ import annotations
@@ -40,11 +47,8 @@ import socket
 import struct
 import sys
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Final
-
-from httptools import HttpParserError, HttpParserInvalidMethodError, HttpParserUpgrade
 
 from pyre.spec import (
     ClientDisconnected,
@@ -59,12 +63,11 @@ from pyre.spec import (
 
 from . import _http11 as rules
 from ._config import Config
+from ._core import Core
 from ._files import file_chunks
 from ._http11 import Framing, Rejection
-from ._parser import message_start, new_parser
 from ._proxy import TrustedProxies
 from ._request import (
-    EMPTY_BODY,
     ForwardedHttpsRequest,
     ForwardedRequest,
     HttpBody,
@@ -85,6 +88,7 @@ from ._response import (
     response_head,
     status_line,
 )
+from ._state import BODY, CLOSED, HEAD, HELD, IDLE
 from ._task import RequestTask
 from ._tls import ServerTLS
 from ._upgrade import UpgradeStream
@@ -103,23 +107,6 @@ WRITE_HIGH_WATER: Final = 64 * 1024
 WRITE_LOW_WATER: Final = 16 * 1024
 # Stop reading while this many pipelined requests wait for their turn.
 MAX_QUEUED_REQUESTS: Final = 16
-
-# The special request fields: their values are collected for the checks in on_headers_complete.
-_SPECIAL_FIELDS: Final = frozenset(
-    {b"host", b"content-length", b"transfer-encoding", b"connection", b"expect"}
-)
-_NO_HOSTS: Final[list[bytes]] = []
-_HASH: Final = ord("#")
-_QUESTION_MARK: Final = ord("?")
-_METHODS: Final = {
-    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
-}
-
-# What a head's raw bytes may have beyond limit_request_line and limit_header_size
-# (which count field lines without their whitespace) before it is refused unfinished.
-HEAD_SLACK: Final = 4096
-# HttpConnection.head_at for a head that began in the batch being parsed, where is not known.
-HEAD_BEGAN_HERE: Final = -2
 
 # Closing the connection once the output batch is written: not, at once, or lingering.
 NO_CLOSE, CLOSE, LINGER = range(3)
@@ -208,31 +195,14 @@ class HttpConnection(asyncio.Protocol):
         "shared",
         "config",
         "loop",
-        "parser",
+        "core",
         "transport",
         "client",
         "local",
         "closed",
-        "read_closed",
-        "held",
-        "rejection",
-        "completed",
-        "valid_host",
-        "valid_authority",
-        "misread",
-        "method_override",
-        "in_head",
-        "url",
-        "raw_headers",
-        "special",
-        "header_size",
-        "parsed",
-        "receiving",
         "current",
         "task",
-        "queue",
         "out",
-        "running_queue",
         "pending_close",
         "write_paused",
         "drain_waiter",
@@ -244,18 +214,7 @@ class HttpConnection(asyncio.Protocol):
         "access_log",
         "draining",
         "body_credit",
-        "batch",
-        "boundary",
-        "message_end",
-        "head_at",
-        "head_tail",
-        "line_part",
-        "pending_cr",
-        "chunked",
         "lingering",
-        "head_seen",
-        "header_check",
-        "request_type",
         "tls_extensions",
     )
 
@@ -263,31 +222,14 @@ class HttpConnection(asyncio.Protocol):
         self.shared = shared
         self.config = shared.config
         self.loop = shared.loop
-        self.parser = new_parser(self)
+        self.core = Core(shared.config, self, shared.request_type, shared.header_check)
         self.transport: asyncio.Transport | None = None
         self.client: tuple[str, int] | None = None
         self.local: tuple[str, int] | None = None
         self.closed = False
-        self.read_closed = False
-        self.held: bytearray | None = None
-        self.rejection: Rejection | None = None
-        self.completed = 0
-        self.valid_host = b""
-        self.valid_authority = ""
-        self.misread = False
-        self.method_override: bytes | None = None
-        self.in_head = False
-        self.url = b""
-        self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.special: dict[bytes, list[bytes]] = {}
-        self.header_size = 0
-        self.parsed: HttpRequest | None = None
-        self.receiving: HttpRequest | None = None
-        self.current: HttpRequest | None = None
-        self.task: RequestTask | None = None
-        self.queue: deque[HttpRequest | Rejection] = deque()
-        self.out: list[bytes] | None = None
-        self.running_queue = False
+        self.current: HttpRequest | None = None  # the request being answered
+        self.task: RequestTask | None = None  # its handler, then its response stream
+        self.out: list[bytes] | None = None  # the output batch, while one collects
         self.pending_close = NO_CLOSE
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
@@ -299,22 +241,7 @@ class HttpConnection(asyncio.Protocol):
         self.access_log = shared.config.access_log
         self.draining = False
         self.body_credit = 0.0
-        # Where llhttp is in the raw bytes, as far as known: what it is lenient about
-        # (spaces in the request line, bare CR or LF before it, chunk lines) is checked
-        # on the bytes themselves.  Offsets are into ``batch``, the data being parsed;
-        # -1 is unknown.
-        self.batch = b""
-        self.boundary = -1  # a message may begin here
-        self.message_end = -1  # the message being parsed ends here
-        self.head_at = -1  # its request line starts here
-        self.head_tail = b""  # the last bytes of the batch before, while a head spans them
-        self.line_part: bytes | None = None  # the request line so far, while it spans batches
-        self.pending_cr = False  # the bytes before a request line so far end in CR
-        self.chunked: rules.ChunkedScan | None = None
         self.lingering = False
-        self.head_seen = 0  # bytes of a head that spans batches, so far
-        self.header_check = shared.header_check
-        self.request_type = shared.request_type
         self.tls_extensions: Mapping[str, object] | None = None  # the same for each request
 
     # asyncio.Protocol
@@ -326,7 +253,7 @@ class HttpConnection(asyncio.Protocol):
         self.local = _address(transport.get_extra_info("sockname"))
         proxies = self.shared.proxies
         if proxies is not None and proxies.trusts_peer(self.client, _family(transport)):
-            self.request_type = self.shared.forwarded_request_type
+            self.core.request_type = self.shared.forwarded_request_type
         tls = self.shared.tls
         if tls is not None:  # on TLS, this is called once the handshake is done
             self.tls_extensions = tls.session_extensions(transport.get_extra_info("ssl_object"))
@@ -336,26 +263,27 @@ class HttpConnection(asyncio.Protocol):
             self.shutdown()
 
     def data_received(self, data: bytes) -> None:
-        held = self.held
-        if held is not None:  # the connection switched protocols, or may be about to
-            held += data
+        core = self.core
+        if core.phase >= HELD:  # held for an upgrade, switched, or reading no more
             if self.stream is not None:
-                self.stream.wake()
+                self.stream.received(data)
+            elif core.phase is HELD:
+                core.hold(data)
+            else:
+                return  # RFC 9112 section 9.6: nothing after "close" is processed
             self._update_reading()
             return
-        if self.read_closed:
-            return  # RFC 9112 section 9.6: nothing after "close" is processed
         out: list[bytes] = []
         self.out = out
-        rest = self._feed(data, False)
-        while rest is not None:  # llhttp refused a head the RFC allows: parse its repaired form
-            rest = self._feed(rest, True)
+        core.feed(data)
+        if core.noted:
+            self._took_input()
+        if self.current is None and not self.closed:
+            self._answer(False)
         self.out = None
         if out or self.pending_close:
             self._flush(out)
-        if self.held is not None and self.current is None:
-            self._resume_parsing()
-        if self.reading_paused or self.queue or self.held is not None or self.receiving is not None:
+        if self.reading_paused or core.queue or core.receiving is not None or core.held is not None:
             self._update_reading()
 
     def eof_received(self) -> bool:
@@ -367,16 +295,15 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.read_closed = True
         self.deadline = 0.0
         self.shared.connections.discard(self)
         self.shared.stalled.pop(self, None)
         if not self.shared.connections:
             self.shared.all_closed.set()
-        self.queue.clear()
-        for request in (self.receiving, self.current):
-            if request is not None and isinstance(request.body, HttpBody):
-                request.body.fail(ClientDisconnected())
+        self.core.lost()
+        current = self.current
+        if current is not None and isinstance(current.body, HttpBody):
+            current.body.fail(ClientDisconnected())
         self._wake_writer()
         if self.stream is not None:
             self.stream.wake()
@@ -384,10 +311,6 @@ class HttpConnection(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
         self.close_waiters = None
-        # The parser calls back into this connection, a reference cycle that only the
-        # cyclic collector would free; with a new connection per request that costs
-        # about 6% of the server's time (benchmarks, new-connection).
-        del self.parser
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -397,396 +320,6 @@ class HttpConnection(asyncio.Protocol):
         self.write_paused = False
         self.shared.stalled.pop(self, None)
         self._wake_writer()
-
-    def _feed(self, data: bytes, repaired: bool) -> bytes | None:
-        """Parse ``data``; if llhttp refuses a head the RFC allows, what to parse instead."""
-        at_boundary = not self.in_head and self.receiving is None
-        self.completed = 0
-        self.batch = data
-        if at_boundary and not self.pending_cr:  # the common case: a message starts here
-            self.boundary = 0
-        else:
-            try:
-                self._screen(data, at_boundary)
-            except Rejection as rejection:
-                self.rejection = rejection
-                self._parse_failed(None)
-                return None
-        try:
-            self.parser.feed_data(data)
-            if self.in_head:  # a head goes on in the next batch
-                head_at = self.head_at
-                if head_at >= 0:
-                    self.head_tail = data[max(head_at, len(data) - 3) :]  # where its end may begin
-                    self.head_seen = len(data) - head_at
-                elif head_at == HEAD_BEGAN_HERE:  # at an offset not known: counted from the next
-                    self.head_tail = data[-3:]
-                    self.head_seen = 0
-                else:
-                    self.head_tail = (self.head_tail + data)[-3:]
-                    self.head_seen += len(data)
-                # llhttp holds a field line until it ends: bound the head while it arrives.
-                config = self.config
-                if self.head_seen > config.limit_request_line + config.limit_header_size + HEAD_SLACK:
-                    raise self._reject(431, "header section too large")
-            elif 0 <= self.boundary < len(data) and self.receiving is None and not self.read_closed:
-                # What follows the last message: empty lines before the next one.
-                self.pending_cr = rules.check_leading_lines(data[self.boundary :])
-        except Rejection as rejection:
-            self.rejection = rejection
-            self._parse_failed(None)
-        except HttpParserUpgrade as upgrade:
-            # The request asked to switch protocols (or was CONNECT): what follows
-            # is either the new protocol or, if the app declines, the next request.
-            rest = data[upgrade.args[0] :]
-            if self.held is None:
-                self.held = bytearray(rest)
-            else:  # the app has switched protocols already, from inside the parser callback
-                self.held += rest
-            if self.stream is not None:
-                self.stream.wake()
-        except HttpParserError as error:
-            first_message = self.completed == 0
-            self.misread = False
-            if self.rejection is None and self.in_head and at_boundary and not (repaired and first_message):
-                canonical = self._repaired(data)
-                if canonical is not None:
-                    return canonical
-            self._parse_failed(error)
-        finally:
-            self.batch = b""
-        return None
-
-    def _screen(self, data: bytes, at_boundary: bool) -> None:
-        """Before ``data`` is parsed, unless it starts a message: where in it llhttp
-        is, and what of it is known bad."""
-        self.message_end = -1
-        self.head_at = -1  # offsets are into this batch: a head begun before has none
-        boundary = -1
-        if at_boundary:
-            boundary = 0
-            if self.pending_cr:  # the CR that ended the last batch must start a CRLF
-                self.pending_cr = False
-                if data[:1] != b"\n":
-                    raise Rejection(400, "bare CR or LF before the request line")
-                boundary = 1
-        elif self.receiving is not None and not self.in_head:  # within a body
-            body = self.receiving.body
-            assert isinstance(body, HttpBody)
-            if body.length is not None:
-                self.message_end = body.length - body.received
-            elif self.chunked is not None:
-                self.message_end = self.chunked.scan(data, 0)
-        self.boundary = boundary
-        part = self.line_part
-        if part is not None:  # a request line began in an earlier batch
-            found = data.find(b"\r\n")
-            if part.endswith(b"\r") and data[:1] == b"\n":
-                found = 0
-            line = part + data[: max(found, 0)] if found >= 0 else part + data
-            if b"  " in line:
-                raise Rejection(400, "malformed request line")
-            if found >= 0 or len(line) > self.config.limit_request_line + 64:
-                self.line_part = None  # complete; or too long for one, and on_url answers 414
-            else:
-                self.line_part = line
-
-    def _frame(self, request: HttpRequest) -> None:
-        """Where the message whose head just ended ends; a chunked body is followed."""
-        data = self.batch
-        if self.head_at >= 0:
-            head_end = data.find(b"\r\n\r\n", self.head_at) + 4
-        elif self.head_at == HEAD_BEGAN_HERE:  # after bytes not followed: nothing known
-            self.message_end = -1
-            return
-        else:  # the head began in an earlier batch
-            tail = self.head_tail
-            found = (tail + data[:3]).find(b"\r\n\r\n")
-            if found >= 0:
-                head_end = found + 4 - len(tail)
-            else:
-                found = data.find(b"\r\n\r\n")
-                if found < 0:  # cannot be, as llhttp has just ended the head; follow no further
-                    self.message_end = -1
-                    return
-                head_end = found + 4
-        body = request.body
-        if not isinstance(body, HttpBody):
-            self.message_end = head_end
-        elif body.length is not None:
-            self.message_end = head_end + body.length
-        else:
-            self.chunked = rules.ChunkedScan(self.config.limit_header_size + HEAD_SLACK)
-            self.message_end = self.chunked.scan(data, head_end)
-
-    def _repaired(self, data: bytes) -> bytes | None:
-        """The failed message onwards, its head rewritten per ``rules.canonical_head``."""
-        start = message_start(data, self.completed)
-        while data.startswith(b"\r\n", start):
-            start += 2
-        end = data.find(b"\r\n\r\n", start)
-        if end < 0:
-            return None
-        try:
-            canonical = rules.canonical_head(data[start:end])
-        except Rejection as rejection:
-            self.rejection = rejection
-            return None
-        if canonical is None:
-            return None
-        self.method_override, head = canonical
-        self.parser = new_parser(self)
-        self.in_head = False
-        return head + data[end + 4 :]
-
-    # httptools callbacks: one request message, RFC 9112 sections 2-7
-
-    def on_message_begin(self) -> None:
-        if self.read_closed or self.draining:
-            if self.draining and not self.read_closed:
-                # RFC 9110 section 15.6.4: 503, the server is going away; it comes
-                # after the response in progress, which therefore keeps the
-                # connection open for it.
-                raise self._reject(503, "the server is shutting down")
-            raise ConnectionAbortedError  # the connection is closing: stop the parser here
-        pos = self.boundary
-        if pos >= 0:  # where the message starts in the batch is known: check its request line
-            data = self.batch
-            first = data[pos]
-            if first == 13 or first == 10:
-                while data.startswith(b"\r\n", pos):  # RFC 9112 section 2.2: empty lines first
-                    pos += 2
-                if data[pos] == 13 or data[pos] == 10:  # llhttp skips a bare CR or LF too
-                    raise self._reject(400, "bare CR or LF before the request line")
-            self.head_at = pos
-            end = data.find(b"\r\n", pos)
-            # RFC 9112 section 3: request-line = method SP request-target SP HTTP-version.
-            # llhttp takes a run of spaces for each SP, which a recipient splitting on
-            # single spaces (h11) reads as another target or version.
-            if end < 0:
-                self.line_part = data[pos:]
-            elif data.find(b"  ", pos, end) >= 0:
-                raise self._reject(400, "malformed request line")
-            self.boundary = -1
-        else:
-            self.head_at = HEAD_BEGAN_HERE
-        self.in_head = True
-        self.url = b""
-        self.raw_headers = []
-        self.special = {}
-        self.header_size = 0
-        if self.current is None:
-            self.deadline = self.shared.now + self.config.timeout_header
-
-    def on_url(self, url: bytes) -> None:
-        url = self.url + url if self.url else url
-        if len(url) > self.config.limit_request_line:
-            # RFC 9112 section 3: "A server that receives a request-target longer than
-            # any URI it wishes to parse MUST respond with a 414 (URI Too Long)".
-            raise self._reject(414, "request-target too long")
-        self.url = url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # RFC 9112 section 5.1: the field value excludes trailing whitespace (OWS).
-        if value and value[-1] in b" \t":
-            if value[-1] == 9 and name.lower() == b"transfer-encoding":
-                self.misread = True  # llhttp takes "chunked<HTAB>" for another coding
-            value = value.rstrip(b" \t")
-        size = self.header_size = self.header_size + len(name) + len(value) + 4
-        if not self.in_head:
-            self._trailer(name, value)
-            return
-        raw_headers = self.raw_headers
-        raw_headers.append((name, value))
-        config = self.config
-        # RFC 6585 section 5: 431 when "the request's HTTP header fields are too large".
-        if size > self.header_check:  # the section, or with it perhaps this one field
-            self._check_header_size(size, name, value)
-        if len(raw_headers) > config.limit_header_count:
-            raise self._reject(431, "too many header fields")
-        lowered = name.lower()
-        if lowered in _SPECIAL_FIELDS:
-            self.special.setdefault(lowered, []).append(value)
-
-    def _check_header_size(self, size: int, name: bytes, value: bytes) -> None:
-        config = self.config
-        if size > config.limit_header_size:
-            raise self._reject(431, "header section too large")
-        limit = config.limit_header_field_size
-        if limit is not None and len(name) + len(value) > limit:
-            raise self._reject(431, "header field too large")
-
-    def _trailer(self, name: bytes, value: bytes) -> None:
-        if self.header_size > self.config.limit_header_size:
-            raise self._reject(431, "trailer section too large")
-        request = self.receiving
-        if request is not None and isinstance(request.body, HttpBody):
-            request.body.add_trailer(name, value)
-
-    def on_headers_complete(self) -> None:
-        if self.misread:
-            raise ValueError("head to be re-parsed")
-        self.in_head = False
-        try:
-            request = self._request()
-            if request.body is EMPTY_BODY and self.head_at >= 0:  # the common case, inline
-                self.message_end = self.batch.find(b"\r\n\r\n", self.head_at) + 4
-            else:
-                self._frame(request)
-        except Rejection as rejection:
-            self.rejection = rejection
-            raise
-        self.parsed = request
-        if self.current is None:
-            self._start(request)
-        else:
-            self.queue.append(request)
-
-    def _request(self) -> HttpRequest:
-        parser = self.parser
-        version = parser.get_http_version()
-        if version != "1.1" and version != "1.0":
-            version = rules.check_version(version)
-        method_bytes = self.method_override or parser.get_method()
-        self.method_override = None
-        method = _METHODS.get(method_bytes) or method_bytes.decode("ascii")
-        target = self.url
-        authority: str | None
-        # Origin-form, by far the most common.  (Membership tests take the byte as an
-        # int: with a bytes needle CPython's ``in`` is several times slower.)
-        if target[:1] == b"/" and _HASH not in target:
-            if _QUESTION_MARK in target:
-                raw_path, _, query = target.partition(b"?")
-            else:
-                raw_path, query = target, b""
-            authority = None
-        else:
-            raw_path, query, target_authority = rules.split_target(method, target)
-            authority = target_authority.decode("latin-1") if target_authority is not None else None
-        special = self.special
-        hosts = special.pop(b"host", _NO_HOSTS)
-        if len(hosts) != 1 or hosts[0] != self.valid_host:
-            rules.check_host(version, hosts)
-            if hosts:  # clients send the same Host on every request: checked and decoded once
-                self.valid_host = hosts[0]
-                self.valid_authority = hosts[0].decode("latin-1")
-        if authority is None and hosts:
-            authority = self.valid_authority
-        if not special:  # no Connection, framing or Expect fields: the common case
-            keep_alive = rules.request_keep_alive(version, method, None)
-            return self.request_type(
-                self, method, target, version, raw_path, query, authority, self.raw_headers, keep_alive
-            )
-        options = special.get(b"connection")
-        keep_alive = rules.request_keep_alive(
-            version, method, rules.connection_options(options) if options else None
-        )
-        request = self.request_type(
-            self, method, target, version, raw_path, query, authority, self.raw_headers, keep_alive
-        )
-        # RFC 9110 section 7.8: Upgrade, listed in Connection, on an HTTP/1.1 request.
-        request.upgrade_requested = method != "CONNECT" and parser.should_upgrade()
-        transfer_encoding = special.get(b"transfer-encoding")
-        length: int | None
-        if transfer_encoding:
-            rules.check_transfer_encoding(version, transfer_encoding)
-            length = None
-        elif b"content-length" in special:
-            length = rules.parse_content_length(special[b"content-length"][0])
-            if length > self.config.limit_body_size:
-                raise Rejection(413, "request body too large")
-            if length == 0:
-                return request
-        else:
-            # RFC 9112 section 6.3: "If this is a request message and none of the above
-            # are true, then the message body length is zero".
-            return request
-        request.expects_continue = rules.expects_continue(version, special.get(b"expect", []))
-        request.body = HttpBody(self, length)
-        self.body_credit = self.config.timeout_body
-        self.receiving = request
-        return request
-
-    def on_body(self, data: bytes) -> None:
-        request = self.receiving
-        if request is None or not isinstance(request.body, HttpBody):
-            return
-        body = request.body
-        body.feed(data, self.config.limit_body_size)
-        # Content pays for time spent waiting on it, at limit_body_rate, up to
-        # timeout_body banked: a trickle runs out, a steady slow client does not.
-        paid = len(data) * self.shared.seconds_per_body_byte
-        if self.body_wait or self.current is None:  # a body deadline is running: extend it
-            if self.deadline:
-                self.deadline = min(self.deadline + paid, self.shared.now + self.config.timeout_body)
-        else:
-            self.body_credit = min(self.body_credit + paid, self.config.timeout_body)
-        if body.error is not None:
-            # Content over the limit: whatever the app answers, the connection closes after it.
-            request.keep_alive = False
-            if body.discarding or request.response_started:
-                self._close()
-            else:
-                self._pause_reading()
-        elif body.buffered > READ_HIGH_WATER:
-            self._pause_reading()
-
-    def on_message_complete(self) -> None:
-        self.completed += 1
-        self.boundary = self.message_end  # (set for every message by _frame or _screen)
-        request = self.receiving
-        if request is not None:
-            self.receiving = None
-            # RFC 9110 section 10.1.1: "A server MAY omit sending a 100 (Continue)
-            # response if it has already received some or all of the content".
-            request.expects_continue = False
-            if isinstance(request.body, HttpBody):
-                request.body.end()
-        parsed = self.parsed
-        if parsed is not None:
-            self.parsed = None  # the request refers back to this connection: no cycle left behind
-            if not parsed.keep_alive:
-                self.read_closed = True
-
-    def _reject(self, status: int, reason: str) -> Rejection:
-        self.rejection = Rejection(status, reason)
-        return self.rejection
-
-    def _parse_failed(self, error: HttpParserError | None) -> None:
-        rejection = self.rejection
-        if rejection is None:
-            if self.read_closed:
-                return  # bytes after a "Connection: close" request are ignored, not answered
-            assert error is not None  # a check of this server's own sets self.rejection
-            reason = (
-                "malformed request line" if isinstance(error, HttpParserInvalidMethodError) else str(error)
-            )
-            rejection = Rejection(rules.status_for_parser_error(str(error)), reason)
-        self.rejection = None
-        self.read_closed = True
-        self.in_head = False
-        self.deadline = 0.0
-        receiving = self.receiving
-        if receiving is not None:
-            # Malformed content: the request it belongs to cannot be answered normally.
-            self.receiving = None
-            if isinstance(receiving.body, HttpBody):
-                receiving.body.fail(ClientDisconnected())
-            if receiving.response_started:  # answered already; nothing more can be said
-                self._close(linger=True)
-                return
-            if receiving is self.current:
-                receiving.response_started = True
-                receiving.status = rejection.status  # for the access log, once the app returns
-                self._write(self._error(rejection.status, rejection.reason))
-                self._close(linger=True)
-                return
-            self.queue = deque(item for item in self.queue if item is not receiving)
-        if self.current is None:
-            self._write(self._error(rejection.status, rejection.reason))
-            self._close(linger=True)
-        else:
-            self.queue.append(rejection)
 
     # Running the app
 
@@ -902,8 +435,8 @@ class HttpConnection(asyncio.Protocol):
                 self.out = []
             task.continue_with(self._stream(request, response), self._streamed)
             if batching:
-                out, self.out = self.out, None
-                self._flush(out or [])
+                assert self.out is not None
+                self._end_batch(self.out)
             return None
         if type(status) is not int:
             status = as_status(status)
@@ -958,9 +491,8 @@ class HttpConnection(asyncio.Protocol):
         request.status = 101
         request.keep_alive = False
         self._write(head)
-        if self.held is None:
-            self.held = bytearray()  # from here on, bytes from the client are for the new protocol
-        self.stream = UpgradeStream(self)
+        # From here on, bytes from the client are for the new protocol.
+        self.stream = UpgradeStream(self, self.core.switch())
         task.continue_with(_run_upgrade(handler, self.stream), self._upgrade_ended)
 
     def _upgrade_ended(self, task: RequestTask, result: Any, error: BaseException | None) -> None:
@@ -985,7 +517,7 @@ class HttpConnection(asyncio.Protocol):
                 request.keep_alive,
                 request.expects_continue,
                 # Draining: close after this response, unless 503s for requests behind it follow.
-                shared.draining and not self.queue,
+                shared.draining and not self.core.queue and self.core.refusal is None,
             ),
             (shared.date, shared.server_line, shared.extra_lines),
         )
@@ -1104,7 +636,7 @@ class HttpConnection(asyncio.Protocol):
             self._close()
             self._done()
             return
-        if self.receiving is request:  # its content is still arriving: skip it
+        if self.core.receiving is request:  # its content is still arriving: skip it
             body = request.body
             assert isinstance(body, HttpBody)
             body.discard()
@@ -1114,88 +646,141 @@ class HttpConnection(asyncio.Protocol):
         self.shared.in_flight -= 1
         self.current = None
         self.task = None
-        if self.held is not None and not self.closed and not self.read_closed:
-            self._resume_parsing()
-        if self.queue or self.closed or self.read_closed:
-            self._run_queue()
-        elif self.in_head or self.receiving is not None or self.reading_paused:
-            self._idle()
-        else:  # the common case, inline: wait for the next request
-            self.deadline = self.shared.now + self.config.timeout_keep_alive
+        if self.out is None:  # answered after its batch: the connection goes on from here
+            out: list[bytes] = []
+            self.out = out
+            self._end_batch(out)
+            self._update_reading()
 
-    def _run_queue(self) -> None:
-        if self.running_queue:
-            return
-        self.running_queue = True
-        batching = self.out is None
-        if batching:
-            self.out = []
-        try:
-            if self.draining and self.current is None:
-                self._refuse_queue()
-            while self.current is None and self.queue and not self.closed:
-                item = self.queue.popleft()
-                if isinstance(item, Rejection):
-                    self._write(self._error(item.status, item.reason))
-                    self._close()
-                    break
-                self._start(item)
-        finally:
-            self.running_queue = False
-        if batching:
-            out, self.out = self.out, None
-            self._flush(out or [])
-        if self.current is None and not self.closed:
-            if self.read_closed and self.receiving is None:
-                self._close()
+    # Driving the connection.  Whoever opens an output batch answers what is queued
+    # before writing it (_end_batch): requests run only there, never inside a parser
+    # callback, and never inside one another.
+
+    def _took_input(self) -> None:
+        """What a feed of the core noted, for timeouts and closing."""
+        core = self.core
+        core.noted = False
+        if core.began:  # a head goes on in the next batch: its clock runs from here
+            core.began = False
+            if self.current is None and core.phase is HEAD:
+                self.deadline = self.shared.now + self.config.timeout_header
+        if core.content_began:
+            core.content_began = False
+            self.body_credit = self.config.timeout_body
+        if core.content_received:
+            # Content pays for time spent waiting on it, at limit_body_rate, up to
+            # timeout_body banked: a trickle runs out, a steady slow client does not.
+            paid = core.content_received * self.shared.seconds_per_body_byte
+            core.content_received = 0
+            if self.body_wait or self.current is None:  # a body deadline is running: extend it
+                if self.deadline:
+                    self.deadline = min(self.deadline + paid, self.shared.now + self.config.timeout_body)
             else:
-                self._idle()
-        self._update_reading()
+                self.body_credit = min(self.body_credit + paid, self.config.timeout_body)
+        if core.close_asked:
+            core.close_asked = False
+            self._close(linger=True)
+        failed = core.failed
+        if failed is not None:  # malformed content of the request answered, or being answered
+            core.failed = None
+            request, rejection = failed
+            if not request.response_started:  # answered now; the app's answer is dropped
+                request.response_started = True
+                request.status = rejection.status  # for the access log, once the app returns
+                self._write(self._error(rejection.status, rejection.reason))
+            self._close(linger=True)
 
-    def _refuse_queue(self) -> None:
-        """Shutting down: each request waiting its turn is answered 503 instead of run."""
-        queue = self.queue
-        while queue and not self.closed:
-            item = queue.popleft()
-            if isinstance(item, Rejection):
-                self._write(self._error(item.status, item.reason))
+    def _end_batch(self, out: list[bytes]) -> None:
+        """A response has completed: answer what is queued, then write the batch (and close, if due)."""
+        if self.current is None and not self.closed:
+            self._answer(True)
+        self.out = None
+        if out or self.pending_close:
+            self._flush(out)
+
+    def _answer(self, answered: bool) -> None:
+        """Start queued requests, in order, while none is being answered.
+
+        RFC 9112 section 9.3.2: responses go "in the same order that the requests
+        were received".  ``answered``: a response has just completed.
+        """
+        core = self.core
+        queue = core.queue
+        while self.current is None and not self.closed:
+            if queue:
+                if self.draining:
+                    self._refuse_queue()
+                    return
+                self._start(queue.popleft())
+                answered = True
+            elif core.refusal is not None:
+                self._reject(core.refusal)
+                return
+            elif core.phase is HELD and self.stream is None:
+                # The app declined an Upgrade: what followed is the next requests.
+                core.resume()
+                if core.noted:
+                    self._took_input()
+            else:
                 break
-            item.response_started = True
-            item.status = 503
-            # Only the last answer says close: the client reads every one before it.
-            self._write(self._error(503, "the server is shutting down", close=not queue))
-            target = item.target.decode("latin-1")
-            logger.info("Refused %s %s: the server is shutting down", item.method, target)
-            if self.access_log:
-                self._log_access(item)
-        self._close()
+        if answered and self.current is None and not self.closed:
+            if core.phase is IDLE and not self.reading_paused:  # the common case, inline
+                self.deadline = self.shared.now + self.config.timeout_keep_alive
+            else:
+                self._settle()
 
-    def _idle(self) -> None:
-        """No request is being answered: which timeout runs now."""
-        if self.in_head:
+    def _reject(self, rejection: Rejection) -> None:
+        """The answer that ends the connection: input it cannot trust the framing of.
+
+        A request whose content is malformed is answered for the app, which still
+        runs (pyre spec PYRE-BODY-16) and finds its content failed; what it answers
+        is dropped, as when the content fails while it runs.
+        """
+        request = rejection.request
+        shared = self.shared
+        if request is not None and shared.in_flight >= shared.concurrency_limit:
+            self._refuse_busy(request)
+            return
+        self._write(self._error(rejection.status, rejection.reason))
+        self._close(linger=True)
+        if request is not None:
+            request.response_started = True
+            request.status = rejection.status  # for the access log, once the app returns
+            self._start(request)
+
+    def _settle(self) -> None:
+        """No request is being answered: close if nothing more is read, else which timeout runs."""
+        phase = self.core.phase
+        if phase is CLOSED:
+            self._close()
+            return
+        if phase is HEAD:
             self.deadline = self.shared.now + self.config.timeout_header
-        elif self.receiving is not None:  # content of an answered request, being skipped
+        elif phase is BODY:  # content of an answered request, being skipped
             self.deadline = self.shared.now + self.config.timeout_body
         else:
             self.deadline = self.shared.now + self.config.timeout_keep_alive
         if self.reading_paused:
             self._update_reading()
 
-    def _resume_parsing(self) -> None:
-        """The app declined an Upgrade: parse what followed as the next requests.
-
-        Soon rather than now, so as not to parse inside a batch of output; bytes
-        arriving meanwhile are appended to ``held`` and keep their order.
-        """
-        self.loop.call_soon(self._parse_held)
-
-    def _parse_held(self) -> None:
-        held, self.held = self.held, None
-        if held is None or self.closed or self.read_closed:
-            return
-        self.parser = new_parser(self)
-        if held:
-            self.data_received(bytes(held))
+    def _refuse_queue(self) -> None:
+        """Shutting down: each request waiting its turn is answered 503 instead of run."""
+        core = self.core
+        queue = core.queue
+        while queue and not self.closed:
+            item = queue.popleft()
+            item.response_started = True
+            item.status = 503
+            # Only the last answer says close: the client reads every one before it.
+            last = not queue and core.refusal is None
+            self._write(self._error(503, "the server is shutting down", close=last))
+            target = item.target.decode("latin-1")
+            logger.info("Refused %s %s: the server is shutting down", item.method, target)
+            if self.access_log:
+                self._log_access(item)
+        if core.refusal is not None and not self.closed:
+            self._write(self._error(core.refusal.status, core.refusal.reason))
+        self._close()
 
     def _log_access(self, request: HttpRequest, aborted: bool = False) -> None:
         client = request.client  # behind a trusted proxy, the one it forwarded for
@@ -1237,13 +822,8 @@ class HttpConnection(asyncio.Protocol):
         Closing at once would make the kernel answer the unread data with a reset
         that can destroy the response before the client reads it.
         """
-        self.read_closed = True
-        # RFC 9112 section 9.6: "A server that sends a "close" connection option MUST
-        # NOT process any further requests received on that connection".
-        self.queue.clear()
-        if self.receiving is not None:
+        if self.core.stop():  # content was still arriving: whatever else arrives is discarded
             linger = True
-            self.receiving = None  # whatever else arrives is discarded
         if self.out is not None:
             self.pending_close = max(self.pending_close, LINGER if linger else CLOSE)
         else:
@@ -1323,11 +903,13 @@ class HttpConnection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def _update_reading(self) -> None:
-        receiving = self.receiving
+        core = self.core
+        receiving = core.receiving
         body = receiving.body if receiving is not None else None
+        held = self.stream.buffer if self.stream is not None else core.held
         should_pause = (
-            len(self.queue) >= MAX_QUEUED_REQUESTS
-            or (self.held is not None and len(self.held) > READ_HIGH_WATER)
+            len(core.queue) >= MAX_QUEUED_REQUESTS
+            or (held is not None and len(held) > READ_HIGH_WATER)
             or (isinstance(body, HttpBody) and (body.buffered > READ_HIGH_WATER or body.error is not None))
         )
         if should_pause:
@@ -1336,9 +918,9 @@ class HttpConnection(asyncio.Protocol):
             self.reading_paused = False
             self.transport.resume_reading()
 
-    # Used by HttpRequest and HttpBody
+    # The Channel of HttpRequest, HttpBody and UpgradeStream (_channel)
 
-    def body_consumed(self) -> None:
+    def consumed(self) -> None:
         if self.reading_paused:
             self._update_reading()
 
@@ -1375,7 +957,7 @@ class HttpConnection(asyncio.Protocol):
         self.close_waiters.append(waiter)
         await waiter
 
-    def send_raw(self, data: bytes) -> None:
+    def send(self, data: bytes) -> None:
         self._write(data)
 
     def end_upgrade(self) -> None:
@@ -1398,10 +980,9 @@ class HttpConnection(asyncio.Protocol):
         current = self.current
         if current is None:
             # (Content still arriving after its response is skipped: closed, unanswered.)
-            if self.in_head:
+            if self.core.phase is HEAD:
                 # RFC 9110 section 15.5.9: 408 "the server did not receive a complete
                 # request message within the time that it was prepared to wait".
-                self.in_head = False
                 self._write(self._error(408, "request not received in time"))
             self._close()
         elif self.body_wait:
@@ -1432,15 +1013,15 @@ class HttpConnection(asyncio.Protocol):
         Closing it unanswered would lose it, where a client retries a request only
         on a connection that served one before (RFC 9112 section 9.3.1).
         """
-        if self.closed or self.read_closed:
+        core = self.core
+        if self.closed or core.phase is CLOSED:
             return
-        if self.current is None and not self.in_head and self.parser.get_http_version() == "0.0":
+        if self.current is None and core.untouched():
             self.deadline = min(self.deadline, self.shared.now + FIRST_REQUEST_GRACE)
             return
-        self.draining = True
+        self.draining = core.draining = True
         if self.current is None:
-            if self.in_head:  # a request still arriving
-                self.in_head = False
+            if core.phase is HEAD:  # a request still arriving
                 self._write(self._error(503, "the server is shutting down"))
                 logger.info("Refused a request still arriving: the server is shutting down")
                 self._close(linger=True)
@@ -1464,7 +1045,7 @@ class HttpConnection(asyncio.Protocol):
                 current.method,
                 current.target.decode("latin-1"),
             )
-            self.queue.clear()
+            self.core.queue.clear()
             self._write(self._error(503, "the server is shutting down"))
             self._close()
             return

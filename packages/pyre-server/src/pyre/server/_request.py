@@ -2,12 +2,13 @@
 
 One ``HttpRequest`` per request, with slots and lazily computed fields: the
 header pairs go to ``pyre.spec.Headers`` raw and the path is decoded only when
-asked for.  A body-less request shares one empty body.
+asked for.  A body-less request shares one empty body.  Both reach their
+connection through ``_channel.Channel`` only, and the module imports no
+asyncio: the sans-IO core (``_core``) makes them.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -27,7 +28,9 @@ from pyre.spec import (
 from ._proxy import forwarded
 
 if TYPE_CHECKING:
-    from ._protocol import HttpConnection
+    import asyncio
+
+    from ._channel import Channel
 
 _NO_EXTENSIONS: Mapping[str, object] = MappingProxyType({})
 _NO_TRAILERS = Headers(())
@@ -37,7 +40,7 @@ class HttpRequest:
     """``pyre.spec.Request`` for one request on an HTTP/1.1 connection."""
 
     __slots__ = (
-        "_connection",
+        "_channel",
         "method",
         "target",
         "http_version",
@@ -60,7 +63,7 @@ class HttpRequest:
 
     def __init__(
         self,
-        connection: HttpConnection,
+        channel: Channel,
         method: str,
         target: bytes,
         http_version: str,
@@ -70,7 +73,7 @@ class HttpRequest:
         raw_headers: list[tuple[bytes, bytes]],
         keep_alive: bool,
     ) -> None:
-        self._connection = connection
+        self._channel = channel
         self.method = method
         self.target = target
         self.http_version = http_version
@@ -111,30 +114,30 @@ class HttpRequest:
 
     @property
     def client(self) -> tuple[str, int] | None:
-        return self._connection.client
+        return self._channel.client
 
     @property
     def server(self) -> tuple[str, int] | None:
-        return self._connection.local
+        return self._channel.local
 
     @property
     def root_path(self) -> str:
-        return self._connection.shared.config.root_path
+        return self._channel.shared.config.root_path
 
     @property
     def state(self) -> State:
-        return self._connection.shared.state
+        return self._channel.shared.state
 
     @property
     def server_info(self) -> ServerInfo:
-        return self._connection.shared.info
+        return self._channel.shared.info
 
     @property
     def disconnected(self) -> bool:
-        return self._connection.closed
+        return self._channel.closed
 
     async def wait_disconnected(self) -> None:
-        await self._connection.wait_closed()
+        await self._channel.wait_closed()
 
     async def send_interim(self, status: int, headers: RawHeaders = ()) -> None:
         code: object = status  # pyre spec PYRE-REQ-19: ValueError, also for what is not an int
@@ -144,7 +147,7 @@ class HttpRequest:
             raise RuntimeError("send_interim after the final response started")
         if self.http_version == "1.0":  # RFC 9110 section 15.2: never a 1xx to an HTTP/1.0 client
             return
-        await self._connection.send_interim(self, status, headers)
+        await self._channel.send_interim(self, status, headers)
 
 
 class ForwardedRequest(HttpRequest):
@@ -161,7 +164,7 @@ class ForwardedRequest(HttpRequest):
 
     def __init__(
         self,
-        connection: HttpConnection,
+        channel: Channel,
         method: str,
         target: bytes,
         http_version: str,
@@ -172,9 +175,9 @@ class ForwardedRequest(HttpRequest):
         keep_alive: bool,
     ) -> None:
         super().__init__(
-            connection, method, target, http_version, raw_path, query, authority, raw_headers, keep_alive
+            channel, method, target, http_version, raw_path, query, authority, raw_headers, keep_alive
         )
-        proxies = connection.shared.proxies
+        proxies = channel.shared.proxies
         assert proxies is not None  # only a connection from a trusted peer makes these
         client, scheme, host = forwarded(raw_headers, proxies)
         self.client = client or super().client
@@ -195,7 +198,7 @@ class HttpsRequest(HttpRequest):
 
     @property
     def extensions(self) -> Mapping[str, object]:  # type: ignore[override]  # read-only here
-        return self._connection.tls_extensions or _NO_EXTENSIONS
+        return self._channel.tls_extensions or _NO_EXTENSIONS
 
 
 class ForwardedHttpsRequest(ForwardedRequest, HttpsRequest):
@@ -234,7 +237,7 @@ class HttpBody:
     """
 
     __slots__ = (
-        "_connection",
+        "_channel",
         "length",
         "_chunks",
         "buffered",
@@ -250,8 +253,8 @@ class HttpBody:
 
     # The body does not refer to its request: the request refers to it, and a cycle
     # between them would keep both, and the connection, until the cyclic collector runs.
-    def __init__(self, connection: HttpConnection, length: int | None) -> None:
-        self._connection = connection
+    def __init__(self, channel: Channel, length: int | None) -> None:
+        self._channel = channel
         self.length = length
         self._chunks: deque[bytes] = deque()
         self.buffered = 0
@@ -319,7 +322,7 @@ class HttpBody:
         return data
 
     async def _next(self) -> bytes:
-        connection = self._connection
+        channel = self._channel
         while True:
             if self.error is not None:
                 raise self.error
@@ -328,20 +331,20 @@ class HttpBody:
                 # joins once at the end, and a second join would copy every byte twice.
                 data = self._chunks.popleft()
                 self.buffered -= len(data)
-                connection.body_consumed()
+                channel.consumed()
                 return data
             if self.complete:
                 if self.trailers is None:
                     self.trailers = Headers(self._trailer_fields)
                 return b""
-            if connection.closed:
+            if channel.closed:
                 raise ClientDisconnected
             if not self._started:
                 self._started = True
-                connection.continue_body(self)
-            waiter = self._waiter = connection.loop.create_future()
-            connection.waiting_for_body(True)
+                channel.continue_body(self)
+            waiter = self._waiter = channel.loop.create_future()
+            channel.waiting_for_body(True)
             try:
                 await waiter
             finally:
-                connection.waiting_for_body(False)
+                channel.waiting_for_body(False)

@@ -1,55 +1,63 @@
 """The raw connection after ``101 Switching Protocols`` (pyre-spec section 7).
 
-Bytes the client sent after the upgrade request, and everything after, wait
-in the connection's ``held`` buffer; ``read`` takes from it.
+The stream owns its input: the bytes the client sent after the upgrade
+request, and everything after, which the transport appends to ``buffer``;
+``read`` takes from it.  It writes through the connection's ``Channel``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from pyre.spec import ClientDisconnected
 
 if TYPE_CHECKING:
-    from ._protocol import HttpConnection
+    import asyncio
+
+    from ._channel import Channel
 
 
 class UpgradeStream:
     """``pyre.spec.ByteStream`` over an upgraded HTTP/1.1 connection."""
 
-    __slots__ = ("_connection", "_waiter", "eof")
+    __slots__ = ("_channel", "_waiter", "buffer", "eof")
 
-    def __init__(self, connection: HttpConnection) -> None:
-        self._connection = connection
+    def __init__(self, channel: Channel, buffer: bytearray) -> None:
+        self._channel = channel
         self._waiter: asyncio.Future[None] | None = None
+        self.buffer = buffer
         self.eof = False
 
     async def read(self, max_bytes: int = 65536) -> bytes:
-        connection = self._connection
+        channel = self._channel
         while True:
-            held = connection.held
-            if held:
-                data = bytes(held[:max_bytes])
-                del held[:max_bytes]
-                connection.body_consumed()
+            buffer = self.buffer
+            if buffer:
+                data = bytes(buffer[:max_bytes])
+                del buffer[:max_bytes]
+                channel.consumed()
                 return data
             if self.eof:
                 return b""
-            if connection.closed:
+            if channel.closed:
                 raise ClientDisconnected
-            self._waiter = connection.loop.create_future()
+            self._waiter = channel.loop.create_future()
             await self._waiter
 
     async def write(self, data: bytes) -> None:
-        connection = self._connection
-        if connection.closed:
+        channel = self._channel
+        if channel.closed:
             raise ClientDisconnected
-        connection.send_raw(data)
-        await connection.drain()
+        channel.send(data)
+        await channel.drain()
 
     async def close(self) -> None:
-        self._connection.end_upgrade()
+        self._channel.end_upgrade()
+
+    def received(self, data: bytes) -> None:
+        """The transport's side: bytes from the client."""
+        self.buffer += data
+        self.wake()
 
     def wake(self) -> None:
         waiter, self._waiter = self._waiter, None
