@@ -58,6 +58,7 @@ HEAD_BEGAN_HERE: Final = -2
 # The moves of the parser's callbacks, looked up once.
 _ON_BEGIN: Final = MOVES[Event.BEGIN]
 _ON_END: Final = MOVES[Event.END]
+_ON_CLOSE: Final = MOVES[Event.CLOSE]
 
 
 class Core:
@@ -104,6 +105,24 @@ class Core:
         "head_seen",
     )
 
+    # Set before they are read, by feed and the parser's callbacks (a new connection
+    # per request pays for each field its __init__ sets):
+    resumable: bool  # whether the bytes held after an Upgrade are parsed if the app declines
+    completed: int  # messages completed in this batch
+    url: bytes  # the request head being parsed: its target,
+    raw_headers: list[tuple[bytes, bytes]]  # its field lines,
+    special: dict[bytes, list[bytes]]  # the values of the fields the checks need,
+    header_size: int  # and the size of its section.
+    # Where llhttp is in the raw bytes, as far as known: what it is lenient about is
+    # checked on the bytes themselves.  Offsets are into ``batch``, the data being
+    # parsed; -1 is unknown.
+    batch: bytes
+    boundary: int  # a message may begin here
+    message_end: int  # the message being parsed ends here
+    head_at: int  # its request line starts here
+    head_tail: bytes  # the last bytes of the batch before, while a head spans them
+    head_seen: int  # bytes of a head that spans batches, so far
+
     def __init__(
         self, config: Config, channel: Channel, request_type: type[HttpRequest], header_check: int
     ) -> None:
@@ -118,7 +137,6 @@ class Core:
         self.refusal: Rejection | None = None
         self.receiving: HttpRequest | None = None  # the request whose content is arriving
         self.held: bytearray | None = None  # the bytes after an Upgrade request (HELD)
-        self.resumable = False  # whether those bytes are parsed if the app declines
         self.draining = False  # set by the transport: a request that begins now is answered 503
         self.last = False  # the message being parsed is the last one (it says close)
         # What a feed leaves for the transport, which reads and clears them when noted:
@@ -130,28 +148,14 @@ class Core:
         # Malformed content of a request the transport has taken from the queue already.
         self.failed: tuple[HttpRequest, Rejection] | None = None
         self.rejection: Rejection | None = None
-        self.completed = 0
         self.valid_host = b""
         self.valid_authority = ""
         self.misread = False
         self.method_override: bytes | None = None
-        self.url = b""
-        self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.special: dict[bytes, list[bytes]] = {}
-        self.header_size = 0
         self.header_check = header_check
-        # Where llhttp is in the raw bytes, as far as known: what it is lenient about
-        # is checked on the bytes themselves.  Offsets are into ``batch``, the data
-        # being parsed; -1 is unknown.
-        self.batch = b""
-        self.boundary = -1  # a message may begin here
-        self.message_end = -1  # the message being parsed ends here
-        self.head_at = -1  # its request line starts here
-        self.head_tail = b""  # the last bytes of the batch before, while a head spans them
         self.line_part: bytes | None = None  # the request line so far, while it spans batches
         self.pending_cr = False  # the bytes before a request line so far end in CR
         self.chunked: rules.ChunkedScan | None = None
-        self.head_seen = 0  # bytes of a head that spans batches, so far
 
     # The transport's side
 
@@ -250,9 +254,13 @@ class Core:
         new connection per request that costs about 6% of the server's time.
         """
         receiving = self.receiving
-        if receiving is not None and isinstance(receiving.body, HttpBody):
-            receiving.body.fail(ClientDisconnected())
-        self.stop()
+        if receiving is not None:
+            if isinstance(receiving.body, HttpBody):
+                receiving.body.fail(ClientDisconnected())
+            self.receiving = None
+        self.phase = _ON_CLOSE[self.phase]  # stop(), inline: once per connection
+        self.queue.clear()
+        self.refusal = None
         del self.parser
         del self.channel
 

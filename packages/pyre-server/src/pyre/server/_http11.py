@@ -19,6 +19,8 @@ import functools
 import re
 from typing import TYPE_CHECKING, Final
 
+from pyre.spec import TOKEN_REGEX, is_token
+
 if TYPE_CHECKING:
     from ._request import HttpRequest
 
@@ -53,10 +55,10 @@ LLHTTP_METHODS: Final = frozenset(
 )
 STAND_IN_METHOD: Final = b"PUT"
 
-_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9112 section 3: request-line = method SP request-target SP HTTP-version
-_REQUEST_LINE: Final = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP/[0-9]\.[0-9])")
-# RFC 9110 section 5.5: field-value octets are VCHAR, obs-text, SP and HTAB.
+_REQUEST_LINE: Final = re.compile(b"(" + TOKEN_REGEX.encode() + rb") ([\x21-\x7e]+) (HTTP/[0-9]\.[0-9])")
+# RFC 9110 section 5.5: field-value octets are VCHAR, obs-text, SP and HTAB.  (Stricter
+# than pyre.spec.is_field_value, the rule for what an app sends: this is what a server takes.)
 _NOT_FIELD_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 # RFC 9110 section 7.2: Host = uri-host [ ":" port ]; RFC 3986 section 3.2.2:
@@ -108,7 +110,7 @@ def canonical_head(head: bytes) -> tuple[bytes, bytes] | None:
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
         value = value.strip(b" \t")
-        if not colon or not _TOKEN.fullmatch(name) or _NOT_FIELD_VALUE.search(value):
+        if not colon or not is_token(name) or _NOT_FIELD_VALUE.search(value):
             return None
         out.append(name + b": " + value + b"\r\n")
     out.append(b"\r\n")

@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
-from urllib.parse import unquote_to_bytes
 
 from pyre.spec import (
     ClientDisconnected,
@@ -22,6 +21,7 @@ from pyre.spec import (
     RequestBodyTooLarge,
     ServerInfo,
     State,
+    decode_path,
     read_to_end,
 )
 
@@ -106,10 +106,7 @@ class HttpRequest:
     def path(self) -> str:
         path = self._path
         if path is None:
-            raw_path = self.raw_path
-            # Most paths carry no escapes, and unquoting them is the costlier half of the work.
-            unquoted = unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path
-            path = self._path = unquoted.decode("utf-8", "replace")
+            path = self._path = decode_path(self.raw_path)  # PYRE-REQ-5; no "%", no unquoting
         return path
 
     @property
