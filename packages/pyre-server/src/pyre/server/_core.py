@@ -64,46 +64,17 @@ _ON_CLOSE: Final = MOVES[Event.CLOSE]
 class Core:
     """One connection's request parsing: phases, the parser, the queue of what it parsed."""
 
+    # fmt: off
     __slots__ = (
-        "config",
-        "channel",
-        "request_type",
-        "parser",
-        "phase",
-        "queue",
-        "refusal",
-        "receiving",
-        "held",
-        "resumable",
-        "draining",
-        "last",
-        "noted",
-        "began",
-        "content_began",
-        "content_received",
-        "close_asked",
-        "failed",
-        "rejection",
-        "completed",
-        "valid_host",
-        "valid_authority",
-        "misread",
-        "method_override",
-        "url",
-        "raw_headers",
-        "special",
-        "header_size",
-        "header_check",
-        "batch",
-        "boundary",
-        "message_end",
-        "head_at",
-        "head_tail",
-        "line_part",
-        "pending_cr",
-        "chunked",
-        "head_seen",
+        "config", "channel", "request_type", "parser", "phase",  # what it is
+        "queue", "refusal", "receiving", "held", "resumable", "draining", "last",  # where it is
+        "noted", "began", "content_began", "content_received", "close_asked", "failed",  # notes
+        "rejection", "completed", "valid_host", "valid_authority", "misread", "method_override",
+        "url", "raw_headers", "special", "header_size", "header_check",  # the head being parsed
+        "batch", "boundary", "message_end", "head_at", "head_tail", "line_part", "pending_cr",
+        "chunked", "head_seen",  # where llhttp is in the raw bytes
     )
+    # fmt: on
 
     # Set before they are read, by feed and the parser's callbacks (a new connection
     # per request pays for each field its __init__ sets):

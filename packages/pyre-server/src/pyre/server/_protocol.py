@@ -30,24 +30,24 @@ write buffer full   ``write_paused``           timeout_send (a
 closing, lingering  ``lingering``              LINGER_TIMEOUT
 ==================  =========================  ===================
 
-This module is over 600 lines: it is the one asyncio.Protocol, and splitting
-its answering half from its connection half would put one object's state in
-two places.
+Why this module is over 600 lines: it is one class, the asyncio.Protocol.  Its
+answering half (running the app, writing the response) and its connection half
+(flow control, closing, timeouts) read and write the same two dozen fields of
+the same connection in both directions; split into two classes, each would
+declare the other's fields again, or reach into them.  What did not need that
+state went out: the parsing to ``_core``, the rules to ``_http11``, the bytes
+to ``_response``, what connections share to ``_shared``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
-import math
 import os
 import socket
 import struct
-import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
 from pyre.spec import (
@@ -56,23 +56,16 @@ from pyre.spec import (
     RawHeaders,
     RequestBodyTooLarge,
     Response,
-    ServerInfo,
-    State,
     UpgradeHandler,
 )
 
 from . import _http11 as rules
-from ._config import Config
 from ._core import Core
 from ._files import file_chunks
 from ._http11 import Framing, Rejection
-from ._proxy import TrustedProxies
 from ._request import (
-    ForwardedHttpsRequest,
-    ForwardedRequest,
     HttpBody,
     HttpRequest,
-    HttpsRequest,
 )
 from ._response import (
     CONTINUE,
@@ -80,23 +73,19 @@ from ._response import (
     InvalidResponse,
     as_status,
     chunk,
-    date_line,
     declared_length,
     error_response,
-    extra_header_line,
     field_lines,
     response_head,
     status_line,
 )
+from ._shared import Shared
 from ._state import BODY, CLOSED, HEAD, HELD, IDLE
 from ._task import RequestTask
-from ._tls import ServerTLS
 from ._upgrade import UpgradeStream
 
 logger = logging.getLogger("pyre.server")
 access_logger = logging.getLogger("pyre.server.access")
-
-App = Callable[[HttpRequest], Awaitable[Response]]
 
 # Stop reading from a socket while this much request body waits for the app.
 READ_HIGH_WATER: Final = 256 * 1024
@@ -120,74 +109,6 @@ RETRY_AFTER_LINE: Final = b"retry-after: 1\r\n"
 
 # SO_LINGER on, with a zero timeout: closing the socket resets the connection.
 _LINGER_OFF: Final = struct.pack("ii", 1, 0)
-
-
-class Shared:
-    """What every connection of one server shares."""
-
-    def __init__(
-        self,
-        app: App,
-        config: Config,
-        loop: asyncio.AbstractEventLoop,
-        info: ServerInfo,
-        tls: ServerTLS | None = None,
-    ) -> None:
-        self.app = app
-        self.config = config
-        self.loop = loop
-        self.info = info
-        self.tls = tls
-        # On TLS, requests say "https" and carry the session's pyre.tls data.
-        self.request_type = HttpRequest if tls is None else HttpsRequest
-        # Proxy headers: who is trusted, and what their requests are.
-        self.proxies = TrustedProxies(config.forwarded_allow_ips) if config.proxy_headers else None
-        self.forwarded_request_type = ForwardedRequest if tls is None else ForwardedHttpsRequest
-        self.state: State = {}
-        self.context = contextvars.copy_context()
-        self.connections: set[HttpConnection] = set()
-        # Connections whose write buffer is full, and when they time out (timeout_send).
-        self.stalled: dict[HttpConnection, float] = {}
-        # How much waiting one byte of request content pays for (limit_body_rate).
-        self.seconds_per_body_byte = 1 / config.limit_body_rate if config.limit_body_rate else math.inf
-        self.all_closed = asyncio.Event()
-        self.draining = False
-        self.requests = 0  # requests handed to the app so far
-        # limit_concurrency: requests whose app (or response stream, or upgrade) runs.
-        self.in_flight = 0
-        self.concurrency_limit = config.limit_concurrency or sys.maxsize
-        self.refused_busy = 0  # since the last warning about it
-        self.busy_warning_due = 0.0
-        # A header section under this size needs no closer look: one field over
-        # limit_header_field_size makes the section (4 bytes a line) pass it too.
-        field_limit = config.limit_header_field_size
-        self.header_check = (
-            config.limit_header_size
-            if field_limit is None
-            else min(config.limit_header_size, field_limit + 4)
-        )
-        self.now = loop.time()
-        self.date = b""
-        self.server_line = b"server: pyre\r\n" if config.server_header else b""
-        # --header: the operator's fields, sent whatever the app sends.
-        self.extra_lines = b"".join(extra_header_line(name, value) for name, value in config.headers)
-        self._date_second = -1
-        self.heads: dict[tuple[object, ...], tuple[bytes, bool, bool]] = {}
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Called a few times a second: the clock for deadlines and the Date header."""
-        self.now = self.loop.time()
-        wall = time.time()
-        if int(wall) != self._date_second:
-            self._date_second = int(wall)
-            self.date = date_line(wall) if self.config.date_header else b""
-            self.heads.clear()
-        for connection in [c for c in self.connections if 0.0 < c.deadline <= self.now]:
-            connection.timed_out()
-        if self.stalled:
-            for connection in [c for c, deadline in self.stalled.items() if deadline <= self.now]:
-                connection.send_timed_out()
 
 
 class HttpConnection(asyncio.Protocol):

@@ -19,7 +19,8 @@ from pyre.spec import EXT_EARLY_HINTS, EXT_TLS, EXT_UPGRADE, Application, HasLif
 from .__about__ import __version__
 from ._config import Config
 from ._errors import StartupError
-from ._protocol import LINGER_TIMEOUT, HttpConnection, Shared
+from ._protocol import LINGER_TIMEOUT, HttpConnection
+from ._shared import Shared
 from ._tls import ServerTLS
 
 logger = logging.getLogger("pyre.server")
