@@ -18,7 +18,7 @@ import pytest
 from pyre.server import Config
 from pyre.server._core import Core
 from pyre.server._request import EMPTY_BODY, HttpBody, HttpRequest
-from pyre.server._response import error_response
+from pyre.server._response import LAST_CHUNK, InvalidResponse, error_response, interim_response, last_chunk
 from pyre.server._state import (
     BODY,
     CLOSED,
@@ -381,4 +381,24 @@ def test_an_error_response_is_complete_and_says_close() -> None:
     assert error_response(400, "bad chunk", b"date: D\r\n") == (
         b"HTTP/1.1 400 Bad Request\r\ndate: D\r\ncontent-type: text/plain; charset=utf-8\r\n"
         b"content-length: 23\r\nconnection: close\r\n\r\nBad Request: bad chunk\n"
+    )
+
+
+def test_a_503_says_when_to_retry() -> None:
+    assert b"\r\nretry-after: 1\r\n" in error_response(503, "the server is shutting down", b"")
+    assert b"retry-after" not in error_response(500, "the application failed", b"")
+
+
+def test_the_last_chunk_with_and_without_trailers() -> None:
+    assert last_chunk([]) == LAST_CHUNK == b"0\r\n\r\n"
+    assert last_chunk([(b"checksum", b"abc"), (b"x-n", b"1")]) == b"0\r\nchecksum: abc\r\nx-n: 1\r\n\r\n"
+    with pytest.raises(InvalidResponse, match="not allowed here"):
+        last_chunk([(b"content-length", b"1")])
+    with pytest.raises(InvalidResponse, match="not a sequence"):
+        last_chunk(None)  # type: ignore[arg-type]  # what the app's trailers() returned
+
+
+def test_an_interim_response() -> None:
+    assert interim_response(103, [(b"link", b"</a.css>; rel=preload")]) == (
+        b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n"
     )

@@ -75,9 +75,9 @@ from ._response import (
     chunk,
     declared_length,
     error_response,
-    field_lines,
+    interim_response,
+    last_chunk,
     response_head,
-    status_line,
 )
 from ._shared import Shared
 from ._state import BODY, CLOSED, HEAD, HELD, IDLE
@@ -104,8 +104,6 @@ LINGER_TIMEOUT: Final = 2.0
 FIRST_REQUEST_GRACE: Final = 1.0
 # limit_concurrency: at most one warning about refused requests in this many seconds.
 BUSY_WARNING_INTERVAL: Final = 10.0
-# Sent with every 503: seconds after which the client may retry.
-RETRY_AFTER_LINE: Final = b"retry-after: 1\r\n"
 
 # SO_LINGER on, with a zero timeout: closing the socket resets the connection.
 _LINGER_OFF: Final = struct.pack("ii", 1, 0)
@@ -495,12 +493,8 @@ class HttpConnection(asyncio.Protocol):
                 return keep_alive
             await self._send_content(request, chunks, framing, length, head)
             if framing == Framing.CHUNKED:
-                # RFC 9112 section 7.1: last-chunk, then the trailer section, then CRLF.
                 # Pyre spec PYRE-RESP-15: trailers are asked for only when they can be sent.
-                if trailers is None:
-                    self._write(LAST_CHUNK)
-                else:
-                    self._write(b"0\r\n" + field_lines(await trailers()) + b"\r\n")
+                self._write(LAST_CHUNK if trailers is None else last_chunk(await trailers()))
             return keep_alive
         finally:
             close = getattr(chunks, "aclose", None)
@@ -780,11 +774,7 @@ class HttpConnection(asyncio.Protocol):
         transport.abort()
 
     def _error(self, status: int, reason: str, close: bool = True) -> bytes:
-        date = self.shared.date + self.shared.extra_lines
-        if status == 503:
-            # RFC 9110 section 10.2.3: when the client may try again (elsewhere, or once restarted).
-            date += RETRY_AFTER_LINE
-        return error_response(status, reason, date, close=close)
+        return error_response(status, reason, self.shared.date + self.shared.extra_lines, close=close)
 
     async def drain(self) -> None:
         out = self.out
@@ -887,7 +877,7 @@ class HttpConnection(asyncio.Protocol):
     async def send_interim(self, request: HttpRequest, status: int, headers: RawHeaders) -> None:
         if request is not self.current or self.closed:
             raise ClientDisconnected
-        self._write(status_line(status) + field_lines(headers) + b"\r\n")
+        self._write(interim_response(status, headers))
         await self.drain()
 
     # Used by the server

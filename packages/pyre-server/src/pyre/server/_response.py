@@ -222,18 +222,38 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
+def interim_response(status: int, fields: RawHeaders) -> bytes:
+    """A 1xx response (RFC 9110 section 15.2): its status line and fields, no content."""
+    return status_line(status) + field_lines(fields) + b"\r\n"
+
+
+def last_chunk(trailers: RawHeaders) -> bytes:
+    """RFC 9112 section 7.1: last-chunk, then the trailer section, then CRLF (``LAST_CHUNK``
+    without trailers)."""
+    return b"0\r\n" + field_lines(trailers) + b"\r\n"
+
+
 def date_line(now: float) -> bytes:
     """The ``date`` field line (RFC 9110 section 6.6.1: IMF-fixdate)."""
     return b"date: " + formatdate(now, usegmt=True).encode("ascii") + b"\r\n"
 
 
-def error_response(status: int, reason: str, date: bytes, *, close: bool = True) -> bytes:
-    """A complete plain-text error response; says what was wrong, never how the server works."""
+# Sent with every 503: seconds after which the client may retry.
+RETRY_AFTER_LINE: Final = b"retry-after: 1\r\n"
+
+
+def error_response(status: int, reason: str, lines: bytes, *, close: bool = True) -> bytes:
+    """A complete plain-text error response; says what was wrong, never how the server works.
+
+    ``lines``: the server's own field lines (date, the operator's).
+    """
     body = f"{REASON_PHRASES[status]}: {reason}\n".encode()
     return b"".join(
         (
             status_line(status),
-            date,
+            lines,
+            # RFC 9110 section 10.2.3: when the client may try again (elsewhere, or once restarted).
+            RETRY_AFTER_LINE if status == 503 else b"",
             b"content-type: text/plain; charset=utf-8\r\n",
             b"content-length: %d\r\n" % len(body),
             CLOSE_LINE if close else b"",
