@@ -63,10 +63,7 @@ from . import _http11 as rules
 from ._core import Core
 from ._files import file_chunks
 from ._http11 import Framing, Rejection
-from ._request import (
-    HttpBody,
-    HttpRequest,
-)
+from ._request import HttpBody, HttpRequest
 from ._response import (
     CONTINUE,
     LAST_CHUNK,
