@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 import pyre.spec
 
 from .datastructures import URL, FormData, QueryParams, parse_cookie_header, request_url
-from .exceptions import HTTPException
+from .exceptions import FrameworkError, HTTPException
 from .formparsers import DEFAULT_LIMITS, FormLimits, parse_multipart, parse_options_header, parse_urlencoded
+
+if TYPE_CHECKING:
+    from .middleware.sessions import Session
 
 
 class Request:
     """One request as handlers and middleware see it."""
 
-    __slots__ = ("spec", "app", "path_params", "_url", "_query", "_cookies", "_body")
+    # _session is set by SessionMiddleware only, so a Request costs nothing more without it.
+    __slots__ = ("spec", "app", "path_params", "_url", "_query", "_cookies", "_body", "_session")
+    _session: Session
 
     def __init__(
         self,
@@ -87,6 +92,17 @@ class Request:
         if body is None:
             body = self._body = RequestBody(self.spec)
         return body
+
+    @property
+    def session(self) -> Session:
+        """The session ``SessionMiddleware`` keeps in a signed cookie; an error without that middleware."""
+        try:
+            return self._session
+        except AttributeError:
+            raise FrameworkError(
+                "request.session needs SessionMiddleware: "
+                'app.add_middleware(SessionMiddleware(secret_key="..."))'
+            ) from None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.spec.target.decode('latin-1')}>"

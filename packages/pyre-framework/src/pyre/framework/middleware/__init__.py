@@ -52,4 +52,7 @@ def _bind(layer: Middleware, call_next: CallNext) -> CallNext:
     return call
 
 
-__all__ = ["CallNext", "Middleware", "compose"]
+# Imported last: sessions.py needs CallNext from this module.  Here because request.session needs it.
+from .sessions import SessionMiddleware as SessionMiddleware  # noqa: E402
+
+__all__ = ["CallNext", "Middleware", "SessionMiddleware", "compose"]
