@@ -227,7 +227,7 @@ def check_spec_wheel_alone(session: nox.Session, dist: pathlib.Path) -> None:
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    session.install("mkdocs>=1.6", "mkdocs-material>=9.5")
+    session.install("mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.30")
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
 
 
