@@ -85,7 +85,7 @@ PACKAGE_TEST_PEERS: dict[str, list[str]] = {
         "python-dotenv>=1.0",
         "pyyaml>=6",
     ],
-    "framework": [],
+    "framework": ["jinja2>=3.1"],  # its templates extra, which tests/test_templating.py needs
     "asgi": [],
 }
 INTEGRATION_PEERS = [
@@ -121,8 +121,9 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install("mypy>=1.11", *TEST_TOOLS)
     install_packages(session, *PACKAGES)
-    # pyre-server's optional extras: the code that imports them is checked too.
+    # pyre-server's and pyre-framework's optional extras: the code that imports them is checked too.
     session.install(f"{package_dir('server')}[gunicorn,reload,dotenv]")
+    session.install(f"{package_dir('framework')}[templates]")
     # Checked from source through MYPYPATH: a package's own ``types.py`` must not
     # be mistaken for the standard library's when mypy walks directories.
     sources = ":".join(f"{package_dir(name)}/src" for name in PACKAGES)

@@ -61,6 +61,7 @@ def test_no_other_public_names() -> None:
         "requests",
         "routing",
         "staticfiles",
+        "templating",
         "types",
         "openapi",
         "testing",

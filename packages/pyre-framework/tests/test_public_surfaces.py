@@ -82,6 +82,7 @@ EXPECTED: dict[str, set[str]] = {
     "pyre.framework.middleware.trustedhost": {"TrustedHostMiddleware"},
     "pyre.framework.requests": {"Request", "RequestBody"},
     "pyre.framework.staticfiles": {"StaticFiles"},
+    "pyre.framework.templating": {"Jinja2Templates"},
     "pyre.framework.testing": {"AsyncTestClient", "TestClient", "TestResponse"},
     "pyre.framework.formparsers": {
         "DEFAULT_LIMITS",
