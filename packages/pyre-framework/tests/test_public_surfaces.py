@@ -77,7 +77,7 @@ EXPECTED: dict[str, set[str]] = {
     "pyre.framework.middleware": {"CallNext", "Middleware", "SessionMiddleware", "compose"},
     "pyre.framework.middleware.sessions": {"MAX_COOKIE_SIZE", "Session", "SessionMiddleware"},
     "pyre.framework.middleware.cors": {"CORSMiddleware"},
-    "pyre.framework.middleware.gzip": {"GZipMiddleware", "accepts_gzip"},
+    "pyre.framework.middleware.gzip": {"GZipMiddleware", "accepts_coding", "accepts_gzip"},
     "pyre.framework.middleware.requestid": {"RequestIDMiddleware", "current_request_id"},
     "pyre.framework.middleware.trustedhost": {"TrustedHostMiddleware"},
     "pyre.framework.requests": {"Request", "RequestBody"},

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import pathlib
+from typing import Any
 
 import pytest
 
@@ -231,3 +233,151 @@ def test_a_symlinked_directory_is_served_from_where_it_leads(
     client = framework_client(StaticFiles(alias))
     assert client.get("/static/hello.txt").content == b"hello"
     assert client.get("/static/link-out.txt").status_code == 404
+
+
+# -- html=True's 404.html ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rest", ["missing.txt", "sub/missing/", "../secret.txt", "%2e%2e/secret.txt", "fifo"]
+)
+async def test_html_answers_what_is_not_found_with_404_html(tree: pathlib.Path, rest: str) -> None:
+    (tree / "404.html").write_text("<p>lost</p>")
+    files = StaticFiles(tree, html=True)
+    async with Driver(files) as driver:
+        response = await driver.request("GET", b"/" + rest.encode())
+    assert (response.status, response.body) == (404, b"<p>lost</p>")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    if "2e" in rest or ".." in rest:
+        return  # through a route, the router refuses dot segments before StaticFiles sees them
+    through_route = framework_client(files).get(f"/static/{rest}")
+    assert (through_route.status_code, through_route.content) == (404, b"<p>lost</p>")
+
+
+async def test_404_html_is_a_404_even_when_asked_with_validators_and_ranges(tree: pathlib.Path) -> None:
+    (tree / "404.html").write_text("<p>lost</p>")
+    async with Driver(StaticFiles(tree, html=True)) as driver:
+        for field in [(b"range", b"bytes=0-1"), (b"if-none-match", b"*")]:
+            response = await driver.request("GET", b"/missing", headers=[field])
+            assert (response.status, response.body) == (404, b"<p>lost</p>"), field
+
+
+async def test_404_html_only_with_html_and_never_from_outside(
+    tmp_path: pathlib.Path, tree: pathlib.Path
+) -> None:
+    (tree / "404.html").write_text("<p>lost</p>")
+    assert await _through_spec_app(StaticFiles(tree), "missing") == (404, NOT_FOUND)
+    (tree / "404.html").unlink()
+    (tree / "404.html").symlink_to(tmp_path / "secret.txt")
+    assert await _through_spec_app(StaticFiles(tree, html=True), "missing") == (404, NOT_FOUND)
+
+
+# -- precompressed siblings -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def compressed(tree: pathlib.Path, tmp_path: pathlib.Path) -> pathlib.Path:
+    """``app.css`` with ``.br`` and ``.gz`` siblings, ``only.js`` with ``.gz``, and a ``.br`` leading out."""
+    (tree / "app.css").write_bytes(b"body { color: red }")
+    (tree / "app.css.br").write_bytes(b"BROTLI-BYTES")
+    (tree / "app.css.gz").write_bytes(gzip.compress(b"body { color: red }", mtime=0))
+    (tree / "only.js").write_bytes(b"let x = 1")
+    (tree / "only.js.gz").write_bytes(gzip.compress(b"let x = 1", mtime=0))
+    (tree / "out.txt").write_bytes(b"plain")
+    (tree / "out.txt.br").symlink_to(tmp_path / "secret.txt")
+    (tree / "dir.txt").write_bytes(b"plain")
+    (tree / "dir.txt.gz").mkdir()
+    return tree
+
+
+async def _get(files: StaticFiles, path: bytes, *fields: tuple[bytes, bytes]) -> Any:
+    async with Driver(files) as driver:
+        return await driver.request("GET", path, headers=list(fields))
+
+
+@pytest.mark.parametrize(
+    ("accept", "encoding", "body_start"),
+    [
+        (b"br, gzip", "br", b"BROTLI"),
+        (b"gzip, br", "br", b"BROTLI"),  # Brotli is preferred when both are taken
+        (b"gzip", "gzip", b"\x1f\x8b"),
+        (b"br;q=0, gzip", "gzip", b"\x1f\x8b"),
+        (b"*", "br", b"BROTLI"),
+        (b"identity", None, b"body"),
+        (b"br;q=0, gzip;q=0", None, b"body"),
+    ],
+)
+async def test_a_precompressed_sibling_is_served_when_accepted(
+    compressed: pathlib.Path, accept: bytes, encoding: str | None, body_start: bytes
+) -> None:
+    response = await _get(StaticFiles(compressed), b"/app.css", (b"accept-encoding", accept))
+    assert response.status == 200
+    assert response.body.startswith(body_start)
+    assert response.headers.get("content-encoding") == encoding
+    assert response.headers["vary"] == "accept-encoding"
+    assert response.headers["content-type"] == "text/css; charset=utf-8"
+
+
+async def test_without_accept_encoding_the_file_itself_still_says_it_varies(compressed: pathlib.Path) -> None:
+    response = await _get(StaticFiles(compressed), b"/app.css")
+    assert (response.status, response.body) == (200, b"body { color: red }")
+    assert "content-encoding" not in response.headers
+    assert response.headers["vary"] == "accept-encoding"
+    plain = await _get(StaticFiles(compressed), b"/hello.txt", (b"accept-encoding", b"br, gzip"))
+    assert "vary" not in plain.headers  # no sibling: nothing varies
+    assert "content-encoding" not in plain.headers
+
+
+async def test_each_encoding_has_its_own_etag_and_ranges_count_its_bytes(compressed: pathlib.Path) -> None:
+    files = StaticFiles(compressed)
+    etags = {
+        accept: (await _get(files, b"/app.css", (b"accept-encoding", accept))).headers["etag"]
+        for accept in (b"br", b"gzip", b"identity")
+    }
+    assert len(set(etags.values())) == 3
+    partial = await _get(files, b"/app.css", (b"accept-encoding", b"br"), (b"range", b"bytes=0-5"))
+    assert (partial.status, partial.body) == (206, b"BROTLI")
+    assert partial.headers["content-range"] == "bytes 0-5/12"
+    assert partial.headers["content-encoding"] == "br"
+    # The br ETag does not validate the gzip bytes.
+    again = await _get(
+        files, b"/app.css", (b"accept-encoding", b"gzip"), (b"if-none-match", etags[b"br"].encode())
+    )
+    assert again.status == 200
+    same = await _get(
+        files, b"/app.css", (b"accept-encoding", b"br"), (b"if-none-match", etags[b"br"].encode())
+    )
+    assert same.status == 304
+
+
+async def test_siblings_that_lead_out_or_are_not_files_are_ignored(compressed: pathlib.Path) -> None:
+    files = StaticFiles(compressed)
+    out = await _get(files, b"/out.txt", (b"accept-encoding", b"br"))
+    assert (out.status, out.body) == (200, b"plain")
+    assert "content-encoding" not in out.headers
+    directory = await _get(files, b"/dir.txt", (b"accept-encoding", b"gzip"))
+    assert (directory.status, directory.body) == (200, b"plain")
+    assert "content-encoding" not in directory.headers
+
+
+def test_precompressed_through_a_framework_route_and_for_index_html(compressed: pathlib.Path) -> None:
+    (compressed / "index.html.gz").write_bytes(gzip.compress(b"<p>home</p>", mtime=0))
+    client = framework_client(StaticFiles(compressed, html=True))
+    js = client.get("/static/only.js", headers={"accept-encoding": "gzip"})
+    assert (js.headers["content-encoding"], gzip.decompress(js.content)) == ("gzip", b"let x = 1")
+    assert js.headers["content-type"].startswith("text/javascript")
+    home = client.get("/static/", headers={"accept-encoding": "gzip"})
+    assert gzip.decompress(home.content) == b"<p>home</p>"
+    assert home.headers["content-type"] == "text/html; charset=utf-8"
+
+
+async def test_a_compressed_file_asked_by_its_own_name_is_labelled_as_what_it_is(
+    compressed: pathlib.Path,
+) -> None:
+    # Not text/css: the bytes are gzip data, sent without a Content-Encoding.
+    response = await _get(StaticFiles(compressed), b"/app.css.gz", (b"accept-encoding", b"gzip"))
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/gzip"
+    assert "content-encoding" not in response.headers
+    brotli = await _get(StaticFiles(compressed), b"/app.css.br")
+    assert brotli.headers["content-type"] == "application/octet-stream"

@@ -20,7 +20,15 @@ directory, so a symlink that points out of it is refused unless
 as its ``index.html`` with ``html=True`` and is otherwise not found.  Files are
 sent by ``FileResponse``: ``ETag``, ``Last-Modified``, conditional requests and
 ranges.  Whatever is refused is a ``404``, like a file that does not exist, so
-the answer says nothing about what lies outside the directory.
+the answer says nothing about what lies outside the directory; with
+``html=True`` its content is the directory's ``404.html`` if there is one.
+
+A file with a precompressed sibling (``app.css.br``, ``app.css.gz``, looked up
+as carefully as the file) is sent as that sibling to a client whose
+``Accept-Encoding`` takes it, Brotli first: ``Content-Encoding`` says which,
+``Vary: Accept-Encoding`` is on every answer for that file, and the ETag and
+ranges are those of the sibling's bytes (its own file, so its own validator,
+as nginx's ``gzip_static`` does).
 """
 
 from __future__ import annotations
@@ -35,19 +43,23 @@ import pyre.spec
 
 from .errors import error_response
 from .exceptions import HTTPException
+from .middleware.gzip import accepts_coding
 from .requests import Request
 from .responses import FileResponse, RedirectResponse
 from .routing import decode_segments
 
 _METHODS = ("GET", "HEAD")
 _ALLOW = {"Allow": "GET, HEAD"}
+# Precompressed siblings, in the order they are preferred: (file name suffix, content coding).
+_PRECOMPRESSED = ((".br", "br"), (".gz", "gzip"))
 
 
 class StaticFiles:
     """Serves the files under ``directory`` for ``GET`` and ``HEAD``.
 
     ``html=True`` serves a directory's ``index.html`` for a path ending in ``/``,
-    and redirects the same path without the ``/`` to it.  ``follow_symlink=True``
+    redirects the same path without the ``/`` to it, and answers what is not
+    found with the directory's ``404.html`` (status ``404``) if it has one.  ``follow_symlink=True``
     also serves files that symlinks inside the directory lead to outside of it.
     The directory must exist when the ``StaticFiles`` is made.
     """
@@ -70,15 +82,16 @@ class StaticFiles:
             return error_response(405, "Method Not Allowed", _ALLOW)
         raw_path = request.raw_path
         segments = decode_segments(raw_path) if raw_path.startswith(b"/") else None
-        response = None if segments is None else self.response_for(segments)
-        if response is None:
-            return error_response(404, "Not Found")
+        accept_encoding = request.headers.get("accept-encoding")
+        response = None if segments is None else self.response_for(segments, accept_encoding)
         if isinstance(response, FileResponse):
             try:
                 await response.prepare(Request(request))
             except OSError:  # gone or replaced since it was looked up
-                return error_response(404, "Not Found")
-        return response
+                response = None
+        if response is None:
+            response = await self._not_found(Request(request))
+        return response or error_response(404, "Not Found")
 
     async def endpoint(self, request: Request, path: str) -> pyre.spec.Response:
         """The handler of a ``{path:path}`` route: ``add_endpoint("/s/{path:path}", files.endpoint)``."""
@@ -91,18 +104,37 @@ class StaticFiles:
     async def _answer(self, request: Request, segments: Sequence[str]) -> pyre.spec.Response:
         if request.method not in _METHODS:
             raise HTTPException(405, headers=_ALLOW)
-        response = self.response_for(segments)
-        if response is None:
-            raise HTTPException(404)
+        response = self.response_for(segments, request.headers.get("accept-encoding"))
         if isinstance(response, FileResponse):
             try:
                 await response.prepare(request)
-            except OSError:
-                raise HTTPException(404) from None
+            except OSError:  # gone or replaced since it was looked up
+                response = None
+        if response is None:
+            response = await self._not_found(request)
+        if response is None:
+            raise HTTPException(404)
         return response
 
-    def response_for(self, segments: Sequence[str]) -> FileResponse | RedirectResponse | None:
-        """What answers the decoded path ``segments`` under the directory; ``None`` for a 404."""
+    async def _not_found(self, request: Request) -> FileResponse | None:
+        """The directory's ``404.html`` with status 404 if ``html`` and it exists, else ``None``."""
+        if not self.html:
+            return None
+        page = self._lookup(os.path.join(self.directory, "404.html"))
+        if page is None or page[1]:
+            return None
+        response = FileResponse(page[0], status=404, media_type="text/html")
+        try:
+            await response.prepare(request)
+        except OSError:
+            return None
+        return response
+
+    def response_for(
+        self, segments: Sequence[str], accept_encoding: str | None = None
+    ) -> FileResponse | RedirectResponse | None:
+        """What answers the decoded path ``segments`` under the directory for a client sending
+        ``accept_encoding``; ``None`` for a 404."""
         if not segments:
             return None
         *parents, last = segments
@@ -114,7 +146,7 @@ class StaticFiles:
         path, is_directory = found
         if not is_directory:
             # "hello.txt/" names a directory: realpath drops the "/", the file system would not.
-            return None if last == "" else FileResponse(path, media_type=mimetypes.guess_type(last)[0])
+            return None if last == "" else self._file(path, _media_type(last), accept_encoding)
         if not self.html:
             return None
         index = self._lookup(os.path.join(path, "index.html"))
@@ -123,7 +155,30 @@ class StaticFiles:
         if last != "":
             # A relative reference: "docs" -> "docs/" wherever the directory is mounted.
             return RedirectResponse(quote(last, safe="") + "/")
-        return FileResponse(index[0], media_type="text/html")
+        return self._file(index[0], "text/html", accept_encoding)
+
+    def _file(self, path: str, media_type: str | None, accept_encoding: str | None) -> FileResponse:
+        """``path``, or the precompressed sibling of it that the client takes first."""
+        chosen: tuple[str, str] | None = None
+        varies = False
+        for suffix, coding in _PRECOMPRESSED:
+            try:  # one lstat when there is no sibling, the common case; a full lookup when there is
+                os.lstat(path + suffix)
+            except (OSError, ValueError):
+                continue
+            sibling = self._lookup(path + suffix)
+            if sibling is None or sibling[1]:
+                continue
+            varies = True
+            if chosen is None and accepts_coding(accept_encoding, coding):
+                chosen = sibling[0], coding
+        if not varies:
+            return FileResponse(path, media_type=media_type)
+        headers = [("vary", "accept-encoding")]
+        if chosen is None:
+            return FileResponse(path, headers=headers, media_type=media_type)
+        headers.append(("content-encoding", chosen[1]))
+        return FileResponse(chosen[0], headers=headers, media_type=media_type or "application/octet-stream")
 
     def _lookup(self, candidate: str) -> tuple[str, bool] | None:
         """The resolved path of ``candidate`` and whether it is a directory; ``None`` when it is
@@ -138,6 +193,14 @@ class StaticFiles:
         if stat.S_ISDIR(mode):
             return resolved, True
         return (resolved, False) if stat.S_ISREG(mode) else None
+
+
+def _media_type(name: str) -> str | None:
+    """The media type of the file ``name`` as it is stored: ``app.css.gz`` is gzip data, not CSS."""
+    media_type, coding = mimetypes.guess_type(name)
+    if coding is None:
+        return media_type
+    return "application/gzip" if coding == "gzip" else "application/octet-stream"
 
 
 def _is_name(segment: str) -> bool:

@@ -76,13 +76,20 @@ def _weaken_etag(field: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
     """Whether an ``Accept-Encoding`` value takes gzip (RFC 9110 section 12.5.3), ``q=0`` meaning no."""
+    return accepts_coding(accept_encoding, "gzip")
+
+
+def accepts_coding(accept_encoding: str | None, coding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value takes content coding ``coding`` (lowercase), ``q=0``
+    meaning no; the coding named outranks ``*``, and ``x-gzip`` is gzip (RFC 9110 section 12.5.3)."""
     if not accept_encoding:
         return False
+    names = ("gzip", "x-gzip") if coding == "gzip" else (coding,)
     wildcard = False
     for item in accept_encoding.split(","):
-        coding, _, params = item.partition(";")
-        coding = coding.strip().lower()
-        if coding not in ("gzip", "x-gzip", "*"):
+        name, _, params = item.partition(";")
+        name = name.strip().lower()
+        if name not in names and name != "*":
             continue
         weight = 1.0
         for param in params.split(";"):
@@ -92,7 +99,7 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
                     weight = float(value)
                 except ValueError:
                     weight = 0.0
-        if coding != "*":
+        if name != "*":
             return weight > 0
         wildcard = weight > 0
     return wildcard
@@ -110,5 +117,6 @@ async def _compress_stream(body: AsyncIterable[bytes], level: int) -> AsyncItera
 
 __all__ = [
     "GZipMiddleware",
+    "accepts_coding",
     "accepts_gzip",
 ]
