@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
+import pathlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +14,7 @@ import pyre.spec
 from pyre import framework
 from pyre.framework import App, Request
 from pyre.framework.middleware import SessionMiddleware
+from pyre.framework.staticfiles import StaticFiles
 from pyre.server import Config, Server
 
 HANG_GUARD = 30.0
@@ -81,3 +84,25 @@ async def test_a_tampered_session_cookie_over_a_real_server_is_an_empty_session(
         client.cookies["session"] = "%" * 5000  # larger than any cookie of ours
         response = await client.get("/me")
         assert (response.status_code, response.json()) == (200, {"user": None})
+
+
+async def test_precompressed_static_files_and_404_html_over_sendfile(tmp_path: pathlib.Path) -> None:
+    css = b"body { color: red }\n" * 50
+    (tmp_path / "app.css").write_bytes(css)
+    (tmp_path / "app.css.gz").write_bytes(gzip.compress(css, mtime=0))
+    (tmp_path / "404.html").write_text("<p>lost</p>")
+    async with serving(StaticFiles(tmp_path, html=True)) as client:
+        plain = await client.get("/app.css", headers={"accept-encoding": "identity"})
+        assert (plain.status_code, plain.content) == (200, css)
+        assert plain.headers["vary"] == "accept-encoding"
+        encoded = await client.get("/app.css", headers={"accept-encoding": "gzip"})
+        assert encoded.headers["content-encoding"] == "gzip"
+        assert encoded.content == css  # httpx decoded the gzip sibling's bytes
+        assert encoded.headers["etag"] != plain.headers["etag"]
+        ranged = {"accept-encoding": "gzip", "range": "bytes=0-1"}
+        async with client.stream("GET", "/app.css", headers=ranged) as partial:
+            assert partial.status_code == 206
+            assert b"".join([chunk async for chunk in partial.aiter_raw()]) == b"\x1f\x8b"
+        for target in ["/missing.css", "/%2e%2e/x", "/a%2Fb", "/a%5Cb"]:  # httpx drops a raw "../"
+            missing = await client.get(target)
+            assert (missing.status_code, missing.text) == (404, "<p>lost</p>"), target
