@@ -7,12 +7,14 @@ from pyre import framework
 
 EXPECTED = {
     "App",
+    "BackgroundTasks",
     "Blueprint",
     "Body",
     "CallNext",
     "Converter",
     "ConverterError",
     "Cookie",
+    "Depends",
     "ExtensionError",
     "FrameworkError",
     "HTTPException",
@@ -48,9 +50,11 @@ def test_no_other_public_names() -> None:
     public = {name for name in vars(framework) if not name.startswith("_")}
     modules = {
         "app",
+        "background",
         "blueprints",
         "convertors",
         "datastructures",
+        "dependencies",
         "endpoints",
         "errors",
         "exceptions",

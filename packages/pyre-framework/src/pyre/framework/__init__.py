@@ -21,6 +21,7 @@ from . import responses as responses
 from .__about__ import __version__ as __version__
 from .app import App as App
 from .app import State as State
+from .background import BackgroundTasks as BackgroundTasks
 from .blueprints import Blueprint as Blueprint
 from .blueprints import after_request as after_request
 from .blueprints import before_request as before_request
@@ -30,6 +31,7 @@ from .blueprints import on_shutdown as on_shutdown
 from .blueprints import on_startup as on_startup
 from .convertors import Converter as Converter
 from .convertors import register_converter as register_converter
+from .dependencies import Depends as Depends
 from .exceptions import ConverterError as ConverterError
 from .exceptions import ExtensionError as ExtensionError
 from .exceptions import FrameworkError as FrameworkError
@@ -49,12 +51,14 @@ from .requests import Request as Request
 
 __all__ = [
     "App",
+    "BackgroundTasks",
     "Blueprint",
     "Body",
     "CallNext",
     "Converter",
     "ConverterError",
     "Cookie",
+    "Depends",
     "ExtensionError",
     "FrameworkError",
     "HTTPException",

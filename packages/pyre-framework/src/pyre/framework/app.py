@@ -36,6 +36,7 @@ extensions in ``extensions.py``, the OpenAPI document in ``openapi.py``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import types
 import typing
@@ -46,7 +47,9 @@ import orjson
 
 import pyre.spec
 
+from .background import BackgroundTasks
 from .blueprints import Blueprint, EndpointInfo, members
+from .dependencies import DependencyOverrides
 from .endpoints import Attached, Endpoint, HookLayer, Hooks
 from .errors import call_error_handler, default_error_response, find_handler
 from .exceptions import HTTPException, RouteError
@@ -114,6 +117,9 @@ class App(Generic[StateT]):
         self._entry: CallNext | None = None
         self._stale = True
         self._openapi: bytes | None = None
+        self._dependency_overrides = DependencyOverrides(self._invalidate)
+        self._background: set[asyncio.Task[None]] = set()
+        """The background tasks still running, awaited at shutdown."""
         if openapi_url is not None:
             self.add_endpoint(openapi_url, self._serve_openapi, name="openapi", include_in_schema=False)
 
@@ -189,9 +195,16 @@ class App(Generic[StateT]):
         self._openapi = None
         self._stale = False
 
+    def _start_background(self, tasks: BackgroundTasks) -> None:
+        """Run one response's background tasks in a task of their own, kept until they are done."""
+        task = asyncio.get_running_loop().create_task(tasks.run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     @contextlib.asynccontextmanager
     async def lifespan(self, server: pyre.spec.ServerInfo, state: pyre.spec.State) -> AsyncIterator[None]:
-        """Startup: app hooks, then each blueprint's; shutdown in the reverse order."""
+        """Startup: app hooks, then each blueprint's; shutdown waits for the background tasks still
+        running, then runs the hooks in the reverse order."""
         self.server_info = server
         self.prepare()
         groups = [self._hooks, *(attached.hooks for attached in self._attached)]
@@ -201,6 +214,8 @@ class App(Generic[StateT]):
         try:
             yield
         finally:
+            while self._background:
+                await asyncio.wait(set(self._background))
             for hooks in reversed(groups):
                 for hook in reversed(hooks.shutdown):
                     await maybe_await(hook())
@@ -283,6 +298,19 @@ class App(Generic[StateT]):
     def url_for(self, name: str, /, **parameters: Any) -> str:
         """The path of endpoint ``name`` with ``parameters`` formatted by their converters."""
         return self.router.url_path(name, parameters)
+
+    @property
+    def dependency_overrides(self) -> DependencyOverrides:
+        """``{provider: replacement}``: each ``Depends(provider)`` calls the replacement instead."""
+        return self._dependency_overrides
+
+    @dependency_overrides.setter
+    def dependency_overrides(self, overrides: dict[Any, Any]) -> None:
+        self._dependency_overrides = DependencyOverrides(self._invalidate, overrides)
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._stale = True
 
     # -- hooks (usable as decorators) --------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ An endpoint is called in one of two ways, chosen once by ``Endpoint.prepare``:
   with the values the router converted, and no ``Request`` is built unless the
   result is a ``RequestAwareResponse`` that needs one;
 - through its *chain*: blueprint hooks, blueprint middleware, endpoint
-  middleware, then ``_invoke``, which binds the parameters and calls the handler.
+  middleware, then ``_invoke``, which binds the parameters and calls the handler
+  (``_invoke_scoped`` when it has dependencies or background tasks: providers
+  finish after the handler, the tasks ride on its response).
 
 Either way the result is coerced (``to_response``) and, when it is a
 ``RequestAwareResponse``, prepared with the request, exactly once, right where
@@ -26,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import pyre.spec
 
+from .background import attach
 from .blueprints import Blueprint
+from .dependencies import Scope
 from .errors import ErrorHandlers, call_error_handler, find_handler
 from .middleware import CallNext, Middleware, compose
 from .params import Plan, plan_for
@@ -86,7 +90,8 @@ class Endpoint:
         self.include_in_schema = include_in_schema
         self.attached = attached
         self.path_names = parameter_names(segments)
-        self.plan: Plan = plan_for(handler, self.path_names)
+        self._overrides_version = app.dependency_overrides.version
+        self.plan: Plan = plan_for(handler, self.path_names, app.dependency_overrides)
         self.is_async = inspect.iscoroutinefunction(handler)
         self.call: Callable[..., Awaitable[Any]] = (
             handler if self.is_async else functools.partial(asyncio.to_thread, handler)
@@ -112,8 +117,12 @@ class Endpoint:
                 layers.append(HookLayer(hooks.before, hooks.after))
             layers.extend(self.attached.blueprint.middleware)
         layers.extend(self.middleware)
+        overrides = self.app.dependency_overrides
+        if self.plan.providers and self._overrides_version != overrides.version:
+            self.plan = plan_for(self.handler, self.path_names, overrides)
+            self._overrides_version = overrides.version
         self.direct = not layers and not self._errors and self.plan.path_only
-        self._chain = compose(layers, self._invoke)
+        self._chain = compose(layers, self._invoke_scoped if self.plan.scoped else self._invoke)
 
     async def respond(
         self, spec: pyre.spec.Request, request: Request | None, values: list[Any]
@@ -155,6 +164,23 @@ class Endpoint:
         response = to_response(await self.call(*args, **kwargs))
         if isinstance(response, RequestAwareResponse):
             await response.prepare(request)
+        return response
+
+    async def _invoke_scoped(self, request: Request) -> pyre.spec.Response:
+        """``_invoke`` for a handler with dependencies or background tasks."""
+        scope = Scope()
+        try:
+            args, kwargs = await self.plan.bind(request, scope)
+            response = to_response(await self.call(*args, **kwargs))
+            if isinstance(response, RequestAwareResponse):
+                await response.prepare(request)
+        except BaseException as exc:
+            # Generators see the exception at their yield; one that swallows it cannot answer instead.
+            await scope.exits.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        await scope.exits.aclose()
+        if scope.tasks:
+            await attach(scope.tasks, response, self.app._start_background)
         return response
 
     def __repr__(self) -> str:

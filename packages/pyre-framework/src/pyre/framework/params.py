@@ -15,6 +15,8 @@ named like a ``{parameter}`` of the pattern     the path segment
 ``Annotated[T, Body()]``, or a pydantic model   the body: JSON, or a form when the request
 or dataclass                                    sends ``application/x-www-form-urlencoded``
                                                 or ``multipart/form-data``
+a ``Depends(provider)`` default                 the provider's value (dependencies.py)
+annotated ``BackgroundTasks``                   the request's background tasks (background.py)
 anything else                                   the query string
 ==============================================  ==========================================
 
@@ -31,7 +33,7 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +41,9 @@ import pydantic
 
 import pyre.spec
 
+from .background import BackgroundTasks
 from .convertors import Converter, converter_for, is_model
+from .dependencies import Depends, Provider, Scope
 from .exceptions import ConverterError, RequestValidationError, RouteError
 from .requests import Request
 
@@ -99,7 +103,8 @@ class Parameter:
 
     name: str
     source: str
-    """``request``, ``spec``, ``path``, ``query``, ``header``, ``cookie`` or ``body``."""
+    """``request``, ``spec``, ``path``, ``query``, ``header``, ``cookie``, ``body``, ``depends`` or
+    ``background``."""
     key: str
     """The name in the request."""
     annotation: Any
@@ -108,6 +113,8 @@ class Parameter:
     collection: type | None = None
     """``list``, ``set``, ``frozenset`` or ``tuple`` for a multi-valued parameter."""
     keyword_only: bool = False
+    provider: Provider | None = None
+    """What fills a ``depends`` parameter."""
 
     @property
     def required(self) -> bool:
@@ -124,22 +131,36 @@ class Plan:
             parameter.keyword_only for parameter in parameters
         )
         """Whether the handler takes exactly the path values, in pattern order, positionally."""
+        self.providers = [parameter.provider for parameter in parameters if parameter.provider is not None]
+        self.scoped = bool(self.providers) or any(
+            parameter.source == "background" for parameter in parameters
+        )
+        """Whether binding needs a ``Scope``: some parameter is a dependency or the background tasks."""
         self._steps = [(parameter, _EXTRACTORS.get(parameter.source)) for parameter in parameters]
-        """Each parameter with the function that extracts it; ``None`` for the body, which is awaited."""
+        """Each parameter with the function that extracts it; ``None`` for the body, a dependency and the
+        background tasks, which need more than the request."""
         self._body_adapter: pydantic.TypeAdapter[Any] | None = (
             pydantic.TypeAdapter(self.body.annotation) if self.body is not None else None
         )
 
-    async def bind(self, request: Request) -> tuple[list[Any], dict[str, Any]]:
-        """The positional and keyword arguments for the handler; raises ``RequestValidationError``."""
+    async def bind(self, request: Request, scope: Scope | None = None) -> tuple[list[Any], dict[str, Any]]:
+        """The positional and keyword arguments for the handler; raises ``RequestValidationError``.
+
+        ``scope`` is required when the plan is ``scoped``."""
         errors: list[Error] = []
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         for parameter, extract in self._steps:
-            if extract is None:
+            if extract is not None:
+                value = extract(parameter, request, errors)
+            elif parameter.source == "body":
                 value = await self._read_body(request, parameter, errors)
             else:
-                value = extract(parameter, request, errors)
+                assert scope is not None, "a scoped plan is bound with a Scope"
+                if parameter.provider is not None:
+                    value = await parameter.provider.solve(request, scope, errors)
+                else:
+                    value = scope.background_tasks()
             if parameter.keyword_only:
                 kwargs[parameter.name] = value
             else:
@@ -147,6 +168,18 @@ class Plan:
         if errors:
             raise RequestValidationError(errors)
         return args, kwargs
+
+    def request_parameters(self) -> list[Parameter]:
+        """The query, header and cookie parameters of the handler and of every provider it depends on,
+        each ``(source, key)`` once: what the OpenAPI document lists."""
+        found: dict[tuple[str, str], Parameter] = {}
+        for parameter in self.parameters:
+            if parameter.provider is not None:
+                for inner in parameter.provider.plan.request_parameters():
+                    found.setdefault((inner.source, inner.key), inner)
+            elif parameter.source in ("query", "header", "cookie"):
+                found.setdefault((parameter.source, parameter.key), parameter)
+        return list(found.values())
 
     async def _read_body(self, request: Request, parameter: Parameter, errors: list[Error]) -> Any:
         assert self._body_adapter is not None
@@ -239,30 +272,73 @@ def _convert(parameter: Parameter, found: list[str], errors: list[Error]) -> Any
     return parameter.collection(values)
 
 
-def plan_for(handler: Callable[..., Any], path_names: Sequence[str]) -> Plan:
-    """Resolve every parameter of ``handler`` (a bound method or a function)."""
+Overrides = Mapping[Callable[..., Any], Callable[..., Any]]
+
+
+def plan_for(
+    handler: Callable[..., Any],
+    path_names: Sequence[str],
+    overrides: Overrides | None = None,
+    *,
+    _within: tuple[Callable[..., Any], ...] = (),
+) -> Plan:
+    """Resolve every parameter of ``handler`` (a bound method or a function), and of every provider it
+    depends on, each replaced by its entry in ``overrides`` if it has one.
+
+    ``_within`` is the chain of providers being resolved: a provider's plan need not take every path
+    parameter, and may not depend on itself."""
+    name = getattr(handler, "__qualname__", repr(handler))
     try:
-        hints = typing.get_type_hints(handler, include_extras=True)
+        # A class provider's parameters are its __init__'s; its own annotations are its attributes'.
+        annotated = typing.cast(Any, handler).__init__ if isinstance(handler, type) else handler
+        hints = typing.get_type_hints(annotated, include_extras=True)
     except Exception as error:
-        raise RouteError(f"cannot resolve the annotations of {handler.__qualname__}: {error}") from error
+        raise RouteError(f"cannot resolve the annotations of {name}: {error}") from error
     parameters = []
     seen_path = set()
     for signature_parameter in inspect.signature(handler).parameters.values():
         if signature_parameter.kind in (signature_parameter.VAR_POSITIONAL, signature_parameter.VAR_KEYWORD):
-            raise RouteError(f"{handler.__qualname__}: *args and **kwargs cannot be injected")
+            raise RouteError(f"{name}: *args and **kwargs cannot be injected")
         annotation = hints.get(signature_parameter.name, _MISSING)
-        parameter = _resolve(signature_parameter, annotation, path_names)
+        if isinstance(signature_parameter.default, Depends):
+            parameter = _dependency(signature_parameter, annotation, path_names, overrides or {}, _within)
+        else:
+            parameter = _resolve(signature_parameter, annotation, path_names)
         if parameter.source == "path":
             if parameter.key not in path_names:
-                raise RouteError(f"{handler.__qualname__}: the pattern has no parameter {{{parameter.key}}}")
+                raise RouteError(f"{name}: the pattern has no parameter {{{parameter.key}}}")
             seen_path.add(parameter.key)
         parameters.append(parameter)
     missing = [name for name in path_names if name not in seen_path]
-    if missing:
-        raise RouteError(f"{handler.__qualname__} takes no parameter for {missing} of its pattern")
+    if missing and not _within:
+        raise RouteError(f"{name} takes no parameter for {missing} of its pattern")
     if sum(parameter.source == "body" for parameter in parameters) > 1:
-        raise RouteError(f"{handler.__qualname__}: only one parameter can take the request body")
+        raise RouteError(f"{name}: only one parameter can take the request body")
     return Plan(parameters, path_names)
+
+
+def _dependency(
+    signature_parameter: inspect.Parameter,
+    annotation: Any,
+    path_names: Sequence[str],
+    overrides: Overrides,
+    within: tuple[Callable[..., Any], ...],
+) -> Parameter:
+    depends: Depends = signature_parameter.default
+    if depends.provider in within:
+        chain = " -> ".join(getattr(call, "__qualname__", repr(call)) for call in (*within, depends.provider))
+        raise RouteError(f"dependency cycle: {chain}")
+    call = overrides.get(depends.provider, depends.provider)
+    plan = plan_for(call, path_names, overrides, _within=(*within, depends.provider))
+    return Parameter(
+        signature_parameter.name,
+        "depends",
+        signature_parameter.name,
+        annotation,
+        _MISSING,
+        keyword_only=signature_parameter.kind is signature_parameter.KEYWORD_ONLY,
+        provider=Provider(depends, call, plan),
+    )
 
 
 def _resolve(signature_parameter: inspect.Parameter, annotation: Any, path_names: Sequence[str]) -> Parameter:
@@ -270,6 +346,8 @@ def _resolve(signature_parameter: inspect.Parameter, annotation: Any, path_names
     default = signature_parameter.default
     keyword_only = signature_parameter.kind is signature_parameter.KEYWORD_ONLY
     base, marker = _split_marker(annotation)
+    if marker is None and base is BackgroundTasks:
+        return Parameter(name, "background", name, annotation, default, keyword_only=keyword_only)
     if marker is None and _is_request(base, name):
         source = "spec" if base is pyre.spec.Request else "request"
         return Parameter(name, source, name, annotation, default, keyword_only=keyword_only)

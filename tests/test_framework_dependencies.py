@@ -1,0 +1,167 @@
+"""Depends and BackgroundTasks over real sockets: pyre-server, and uvicorn through ``to_asgi``.
+
+The background task waits on an event the test sets only once it has read the
+whole response, so "after the response" is checked without any timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+import uvicorn
+
+import pyre.spec
+from pyre.asgi import to_asgi
+from pyre.framework import App, BackgroundTasks, Depends, HTTPException, Request
+from pyre.server import Config, Server
+
+HANG_GUARD = 30.0
+"""Seconds before a test that would otherwise hang fails; never an assertion about speed."""
+
+
+@contextlib.asynccontextmanager
+async def on_pyre_server(app: pyre.spec.Application) -> AsyncIterator[str]:
+    async with Server(app, Config(host="127.0.0.1", port=0, access_log=False)) as server:
+        yield f"http://127.0.0.1:{server.port}"
+
+
+@contextlib.asynccontextmanager
+async def on_uvicorn(app: pyre.spec.Application) -> AsyncIterator[str]:
+    config = uvicorn.Config(to_asgi(app), host="127.0.0.1", port=0, lifespan="on", log_level="warning")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(HANG_GUARD):
+            while not server.started:
+                assert not serving.done(), "uvicorn did not start"
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, HANG_GUARD)
+
+
+SERVERS: dict[str, Callable[[pyre.spec.Application], contextlib.AbstractAsyncContextManager[str]]] = {
+    "pyre-server": on_pyre_server,
+    "uvicorn": on_uvicorn,
+}
+
+
+class Todos:
+    """The todo example's injection in small: a transaction, a guard, a background task."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.released = asyncio.Event()
+        self.app = App()
+
+        async def create(
+            tasks: BackgroundTasks,
+            log: list[str] = Depends(self.transaction),
+            user: str = Depends(self.current_user),
+        ) -> dict[str, str]:
+            log.append("handler")
+            tasks.add(self.record_later, f"created by {user}")
+            return {"user": user}
+
+        async def fail(log: list[str] = Depends(self.transaction)) -> None:
+            log.append("handler")
+            raise HTTPException(409)
+
+        self.app.add_endpoint("/todos", create, ["POST"])
+        self.app.add_endpoint("/fail", fail, ["POST"])
+
+    async def transaction(self, request: Request) -> AsyncIterator[list[str]]:
+        self.log.append("begin")
+        try:
+            yield self.log
+        except HTTPException as exc:
+            self.log.append(f"rollback {exc.status}")
+            raise
+        self.log.append("end")
+
+    def current_user(self, request: Request) -> str:
+        user = request.headers.get("x-user")
+        if user is None:
+            raise HTTPException(401)
+        return user
+
+    async def record_later(self, entry: str) -> None:
+        await asyncio.wait_for(self.released.wait(), HANG_GUARD)
+        self.log.append(entry)
+
+
+@pytest.mark.parametrize("serve", list(SERVERS))
+async def test_cleanup_after_the_handler_and_the_task_after_the_response(serve: str) -> None:
+    service = Todos()
+    async with (
+        SERVERS[serve](service.app) as base,
+        httpx.AsyncClient(base_url=base, timeout=HANG_GUARD) as client,
+    ):
+        response = await client.post("/todos", headers={"X-User": "ada"})
+        assert (response.status_code, response.json()) == (200, {"user": "ada"})
+        # The whole response is here, the task still waits: cleanup ran, the task did not.
+        assert service.log == ["begin", "handler", "end"]
+        service.released.set()
+        for _ in range(int(HANG_GUARD / 0.01)):
+            if len(service.log) == 4:
+                break
+            await asyncio.sleep(0.01)
+        assert service.log == ["begin", "handler", "end", "created by ada"]
+
+        # The guard's HTTPException is the response; the transaction sees it thrown in.
+        service.log.clear()
+        response = await client.post("/todos")
+        assert response.status_code == 401
+        assert service.log == ["begin", "rollback 401"]
+
+        service.log.clear()
+        response = await client.post("/fail")
+        assert response.status_code == 409
+        assert service.log == ["begin", "handler", "rollback 409"]
+
+
+@pytest.mark.parametrize("serve", list(SERVERS))
+async def test_shutdown_waits_for_a_pending_task(serve: str) -> None:
+    service = Todos()
+    async with SERVERS[serve](service.app) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=HANG_GUARD) as client:
+            response = await client.post("/todos", headers={"X-User": "bob"})
+            assert response.status_code == 200
+        assert service.log == ["begin", "handler", "end"]
+        # Released only once the server is stopping: the shutdown must wait for the task to finish.
+        asyncio.get_running_loop().call_later(0.2, service.released.set)
+    assert service.log == ["begin", "handler", "end", "created by bob"]
+
+
+@pytest.mark.parametrize("serve", list(SERVERS))
+async def test_a_failing_task_is_logged_and_never_reaches_the_client(
+    serve: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing() -> None:
+        raise ValueError("mail server down")
+
+    async def handler(tasks: BackgroundTasks) -> str:
+        tasks.add(failing)
+        return "queued"
+
+    app = App()
+    app.add_endpoint("/", handler)
+    with caplog.at_level(logging.ERROR, logger="pyre.framework"):
+        async with (
+            SERVERS[serve](app) as base,
+            httpx.AsyncClient(base_url=base, timeout=HANG_GUARD) as client,
+        ):
+            first = await client.get("/")
+            second = await client.get("/")  # the same connection still answers
+    assert (first.status_code, first.text, second.text) == (200, "queued", "queued")
+    failures = [record for record in caplog.records if record.name == "pyre.framework"]
+    assert len(failures) == 2
+    assert all(
+        record.exc_info is not None and isinstance(record.exc_info[1], ValueError) for record in failures
+    )
