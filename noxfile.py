@@ -85,7 +85,8 @@ PACKAGE_TEST_PEERS: dict[str, list[str]] = {
         "python-dotenv>=1.0",
         "pyyaml>=6",
     ],
-    "framework": ["jinja2>=3.1"],  # its templates extra, which tests/test_templating.py needs
+    # its templates and settings extras (tests/test_templating.py, tests/test_settings_docs.py)
+    "framework": ["jinja2>=3.1", "pydantic-settings>=2.0"],
     "asgi": [],
 }
 INTEGRATION_PEERS = [
