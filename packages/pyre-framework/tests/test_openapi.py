@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import annotated_types
 import pydantic
+import pytest
 
 from pyre import framework
-from pyre.framework import App, Header, Query
+from pyre.framework import App, Header, Query, responses
+from pyre.framework.openapi import SWAGGER_UI_CSS, SWAGGER_UI_JS
 from pyre.framework.testing import TestClient
 
 
@@ -124,3 +126,217 @@ def test_tuple_return_is_described_by_its_body() -> None:
     assert paths["/made-with-headers"]["post"]["responses"]["200"]["content"] == {
         "text/plain": {"schema": {"type": "string"}}
     }
+
+
+# -- endpoint options and the codes each operation documents ----------------------------------------------
+
+
+class Todo(pydantic.BaseModel):
+    id: int
+    title: str
+
+
+class Todos(framework.Blueprint):
+    @framework.endpoint(
+        "/todos", methods=["POST"], status=201, responses={401: {"description": "No session"}}
+    )
+    async def create(self, todo: Item) -> Todo:
+        return Todo(id=1, title=todo.name)
+
+    @framework.endpoint("/todos/{id:int}", security=[{"session": []}])
+    async def get(self, id: int) -> Todo:
+        """Get one todo."""
+        return Todo(id=id, title="t")
+
+    @framework.endpoint("/todos/{id:int}", methods=["DELETE"], name="Todos.delete")
+    async def delete(self, id: int) -> None:
+        return None
+
+    @framework.endpoint("/tags/{name}", response_model=list[Todo], tags=["search"], deprecated=True)
+    async def by_tag(self, name: str) -> Any:
+        """The docstring's summary.
+
+        And its description.
+        """
+        return []
+
+    @framework.endpoint("/described", summary="Given summary", description="Given description")
+    async def described(self) -> str:
+        """Docstring summary."""
+        return ""
+
+    @framework.endpoint(
+        "/teapot", responses={418: {"content": {"text/plain": {"schema": {"type": "string"}}}}}
+    )
+    async def teapot(self) -> str:
+        return ""
+
+    @framework.endpoint("/overridden/{id:int}", responses={404: {"description": "No such todo"}})
+    async def overridden(self, id: int) -> str:
+        return ""
+
+
+def todo_document(**options: Any) -> dict[str, Any]:
+    app = App(openapi_url="/openapi.json", **options)
+    app.add_blueprint(Todos())
+    document: dict[str, Any] = TestClient(app).get("/openapi.json").json()
+    return document
+
+
+def test_the_declared_status_with_the_models_schema_and_every_code_that_can_happen() -> None:
+    paths = todo_document()["paths"]
+    create = paths["/todos"]["post"]
+    assert list(create["responses"]) == ["201", "401", "422"]
+    assert create["responses"]["201"] == {
+        "description": "Successful Response",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Todo"}}},
+    }
+    assert create["responses"]["401"] == {"description": "No session"}
+    get = paths["/todos/{id}"]["get"]
+    assert list(get["responses"]) == ["200", "404"]  # {id:int} refuses "x": the route does not match
+    assert get["responses"]["404"] == {"description": "Not Found"}
+    assert paths["/todos/{id}"]["delete"]["responses"] == {
+        "204": {"description": "Successful Response"},
+        "404": {"description": "Not Found"},
+    }
+    # A plain {name} takes any segment: no 404 of its own.
+    assert list(paths["/tags/{name}"]["get"]["responses"]) == ["200"]
+
+
+def test_response_model_tags_deprecated_summary_and_description() -> None:
+    paths = todo_document()["paths"]
+    by_tag = paths["/tags/{name}"]["get"]
+    assert by_tag["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/Todo"},
+    }
+    assert by_tag["tags"] == ["search"]
+    assert by_tag["deprecated"] is True
+    assert (by_tag["summary"], by_tag["description"]) == ("The docstring's summary.", "And its description.")
+    described = paths["/described"]["get"]
+    assert (described["summary"], described["description"]) == ("Given summary", "Given description")
+    assert described["tags"] == ["Todos"]
+    assert "deprecated" not in described
+
+
+def test_declared_responses_get_a_description_and_override_the_computed_ones() -> None:
+    paths = todo_document()["paths"]
+    assert paths["/teapot"]["get"]["responses"]["418"] == {
+        "description": "I'm a Teapot",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+    assert paths["/overridden/{id}"]["get"]["responses"]["404"] == {"description": "No such todo"}
+
+
+def test_security_schemes_and_requirements() -> None:
+    bearer = {"type": "http", "scheme": "bearer"}
+    document = todo_document(security_schemes={"bearer": bearer})
+    assert document["components"]["securitySchemes"] == {"bearer": bearer}
+    assert document["paths"]["/todos/{id}"]["get"]["security"] == [{"session": []}]
+    assert "security" not in document["paths"]["/todos"]["post"]
+    assert "securitySchemes" not in todo_document().get("components", {})
+
+
+def test_the_session_middleware_is_an_api_key_in_its_cookie() -> None:
+    from pyre.framework.middleware import SessionMiddleware
+
+    app = App(openapi_url="/openapi.json")
+    app.add_middleware(SessionMiddleware(secret_key="k" * 32, cookie_name="sid"))
+    assert app.openapi()["components"]["securitySchemes"] == {
+        "session": {"type": "apiKey", "in": "cookie", "name": "sid"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"status": 99}, "status must be an int from 200 to 599"),
+        ({"status": "201"}, "status must be an int"),
+        ({"responses": {"4xx": {}}}, "status codes from 100 to 599"),
+    ],
+)
+def test_options_are_checked_when_declared(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        framework.endpoint("/x", **options)
+
+
+# -- status= at run time ------------------------------------------------------------------------------------
+
+
+def test_status_is_the_status_of_a_coerced_result_only() -> None:
+    class Made(framework.Blueprint):
+        @framework.endpoint("/model", methods=["POST"], status=201)
+        async def model(self) -> Todo:
+            return Todo(id=1, title="t")
+
+        @framework.endpoint("/sync", methods=["POST"], status=202)
+        def sync(self, request: framework.Request) -> str:
+            return "accepted"
+
+        @framework.endpoint("/none", methods=["POST"], status=201)
+        async def none(self) -> None:
+            return None
+
+        @framework.endpoint("/response", methods=["POST"], status=201)
+        async def response(self) -> responses.Response:
+            return responses.TextResponse("own", status=200)
+
+        @framework.endpoint("/tuple", methods=["POST"], status=201)
+        async def tuple_(self) -> tuple[str, int]:
+            return "own", 409
+
+    app = App()
+    app.add_blueprint(Made())
+    client = TestClient(app)
+    answer = client.post("/model")
+    assert (answer.status_code, answer.json()) == (201, {"id": 1, "title": "t"})
+    assert client.post("/sync").status_code == 202
+    assert (client.post("/none").status_code, client.post("/none").content) == (201, b"")
+    assert client.post("/response").status_code == 200
+    assert client.post("/tuple").status_code == 409
+
+
+# -- the /docs page -----------------------------------------------------------------------------------------
+
+
+def test_the_docs_page_renders_the_document_with_swagger_ui_from_a_pinned_cdn() -> None:
+    app = App(openapi_url="/openapi.json", docs_url="/docs", title="Todo <API>")
+    answer = TestClient(app).get("/docs")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/html")
+    page = answer.text
+    assert 'url: "/openapi.json"' in page
+    assert f'src="{SWAGGER_UI_JS}"' in page
+    assert f'href="{SWAGGER_UI_CSS}"' in page
+    assert SWAGGER_UI_JS.startswith("https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.")
+    assert "<title>Todo &lt;API&gt; - API docs</title>" in page
+    assert set(app.openapi()["paths"]) == set()  # neither page is an operation of the API
+
+
+def test_the_docs_assets_can_be_served_from_elsewhere() -> None:
+    app = App(
+        openapi_url="/schema",
+        docs_url="/api-docs",
+        docs_js_url="/assets/ui.js",
+        docs_css_url="/assets/ui.css",
+    )
+    page = TestClient(app).get("/api-docs").text
+    assert 'src="/assets/ui.js"' in page
+    assert 'href="/assets/ui.css"' in page
+    assert 'url: "/schema"' in page
+    assert "jsdelivr" not in page
+
+
+def test_a_mounted_apps_docs_page_fetches_the_document_under_the_prefix() -> None:
+    api = App(openapi_url="/openapi.json", docs_url="/docs")
+    app = App()
+    app.mount("/api", api)
+    client = TestClient(app)
+    assert 'url: "/api/openapi.json"' in client.get("/api/docs").text
+    assert client.get("/api/openapi.json").json()["openapi"] == "3.1.0"
+
+
+def test_the_docs_page_needs_the_document() -> None:
+    with pytest.raises(ValueError, match="docs_url needs an openapi_url"):
+        App(docs_url="/docs")
+    assert TestClient(App(openapi_url="/openapi.json")).get("/docs").status_code == 404

@@ -61,6 +61,7 @@ def test_no_other_public_names() -> None:
         "extensions",
         "formparsers",
         "middleware",
+        "mounting",
         "params",
         "requests",
         "routing",

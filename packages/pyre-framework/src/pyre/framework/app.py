@@ -52,11 +52,13 @@ from .blueprints import Blueprint, EndpointInfo, members
 from .dependencies import DependencyOverrides
 from .endpoints import Attached, Endpoint, HookLayer, Hooks
 from .errors import call_error_handler, default_error_response, find_handler
-from .exceptions import HTTPException, RouteError
+from .exceptions import HTTPException, RouteError, URLBuildError
 from .extensions import Extensions
 from .middleware import CallNext, Middleware, compose
+from .mounting import Mount
+from .openapi import SWAGGER_UI_CSS, SWAGGER_UI_JS, docs_page
 from .requests import Request
-from .responses import RequestAwareResponse
+from .responses import HTMLResponse, RequestAwareResponse
 from .routing import Router, compile_pattern
 from .types import AfterHook, BeforeHook, ExceptionHandler, ExceptionKey, Handler, LifespanHook, maybe_await
 
@@ -71,8 +73,12 @@ class App(Generic[StateT]):
     """A pyre-spec application assembled from blueprints and extensions.
 
     ``middleware`` wraps every request, first entry outermost.  With
-    ``openapi_url`` the OpenAPI 3.1 document is served there.  ``state`` is the
-    typed application state, ``app.state`` (a ``State`` namespace by default).
+    ``openapi_url`` the OpenAPI 3.1 document is served there, and with
+    ``docs_url`` too a Swagger UI page that renders it (its script and
+    stylesheet from ``docs_js_url`` and ``docs_css_url``, a CDN by default).
+    ``security_schemes`` are the document's ``components/securitySchemes``.
+    ``state`` is the typed application state, ``app.state`` (a ``State``
+    namespace by default).
     """
 
     @overload
@@ -81,6 +87,10 @@ class App(Generic[StateT]):
         *,
         middleware: Sequence[Middleware] = (),
         openapi_url: str | None = None,
+        docs_url: str | None = None,
+        docs_js_url: str = SWAGGER_UI_JS,
+        docs_css_url: str = SWAGGER_UI_CSS,
+        security_schemes: Mapping[str, Mapping[str, Any]] | None = None,
         title: str = "Pyre",
         version: str = "0.1.0",
         state: None = None,
@@ -91,6 +101,10 @@ class App(Generic[StateT]):
         *,
         middleware: Sequence[Middleware] = (),
         openapi_url: str | None = None,
+        docs_url: str | None = None,
+        docs_js_url: str = SWAGGER_UI_JS,
+        docs_css_url: str = SWAGGER_UI_CSS,
+        security_schemes: Mapping[str, Mapping[str, Any]] | None = None,
         title: str = "Pyre",
         version: str = "0.1.0",
         state: StateT,
@@ -100,6 +114,10 @@ class App(Generic[StateT]):
         *,
         middleware: Sequence[Middleware] = (),
         openapi_url: str | None = None,
+        docs_url: str | None = None,
+        docs_js_url: str = SWAGGER_UI_JS,
+        docs_css_url: str = SWAGGER_UI_CSS,
+        security_schemes: Mapping[str, Mapping[str, Any]] | None = None,
         title: str = "Pyre",
         version: str = "0.1.0",
         state: Any = None,
@@ -108,6 +126,8 @@ class App(Generic[StateT]):
         self.title = title
         self.version = version
         self.openapi_url = openapi_url
+        self.security_schemes: dict[str, Mapping[str, Any]] = dict(security_schemes or {})
+        self.mounts: list[Mount] = []
         self.middleware: list[Middleware] = list(middleware)
         self.router: Router[Endpoint] = Router()
         self.server_info: pyre.spec.ServerInfo | None = None
@@ -122,6 +142,11 @@ class App(Generic[StateT]):
         """The background tasks still running, awaited at shutdown."""
         if openapi_url is not None:
             self.add_endpoint(openapi_url, self._serve_openapi, name="openapi", include_in_schema=False)
+        if docs_url is not None:
+            if openapi_url is None:
+                raise ValueError("docs_url needs an openapi_url: the page renders that document")
+            self._docs_assets = (docs_js_url, docs_css_url)
+            self.add_endpoint(docs_url, self._serve_docs, name="docs", include_in_schema=False)
 
     # -- serving ----------------------------------------------------------------------------------------
 
@@ -162,7 +187,15 @@ class App(Generic[StateT]):
         return route.endpoints[method].respond(spec, request, values)
 
     async def _unmatched(self, spec: pyre.spec.Request, request: Request | None) -> pyre.spec.Response:
-        """404; 405 with ``Allow`` when other methods answer the path; or the automatic ``OPTIONS``."""
+        """The mounted application under whose prefix the path is; else 404, 405 with ``Allow`` when
+        other methods answer the path, or the automatic ``OPTIONS``."""
+        for mount in self.mounts:
+            remainder = mount.remainder(spec.raw_path)
+            if remainder is not None:
+                try:
+                    return await mount(spec, remainder)
+                except Exception as exc:
+                    return await self._handle_error(exc, spec, request)
         other = self.router.match_path(spec.raw_path, None)
         if other is None:
             return await self._handle_error(HTTPException(404), spec, request)
@@ -212,7 +245,12 @@ class App(Generic[StateT]):
             for hook in hooks.startup:
                 await maybe_await(hook())
         try:
-            yield
+            async with contextlib.AsyncExitStack() as mounted:
+                for mount in self.mounts:  # mounted applications start after this one, stop before it
+                    lifespan = getattr(mount.app, "lifespan", None)
+                    if lifespan is not None:
+                        await mounted.enter_async_context(lifespan(server, state))
+                yield
         finally:
             while self._background:
                 await asyncio.wait(set(self._background))
@@ -255,6 +293,8 @@ class App(Generic[StateT]):
             middleware=info.middleware,
             include_in_schema=info.include_in_schema,
             attached=attached,
+            status=info.status,
+            operation=info.operation,
         )
         self.router.add(pattern, segments, info.methods, endpoint, endpoint.name)
         self._stale = True
@@ -295,9 +335,38 @@ class App(Generic[StateT]):
         self.middleware.append(middleware)
         self._stale = True
 
+    def mount(self, prefix: str, app: pyre.spec.Application, *, name: str | None = None) -> None:
+        """Serve ``app`` (an ``App``, ``StaticFiles`` or any pyre-spec application) under ``prefix``
+        for the paths no route of this app answers (mounting.py); ``name`` is for ``url_for``."""
+        mount = Mount(prefix, app, name)
+        for other in self.mounts:
+            if other.prefix == mount.prefix:
+                raise RouteError(f"{prefix!r} is already mounted")
+            if name is not None and other.name == name:
+                raise RouteError(f"a mount is already named {name!r}")
+        self.mounts.append(mount)
+
     def url_for(self, name: str, /, **parameters: Any) -> str:
-        """The path of endpoint ``name`` with ``parameters`` formatted by their converters."""
+        """The path of endpoint ``name`` with ``parameters`` formatted by their converters.
+
+        ``"mount:name"`` is endpoint ``name`` of the ``App`` mounted as ``mount``, with the
+        prefix in front; a mount's own name with ``path=`` is that path under its prefix.
+        """
+        mount_name, colon, inner = name.partition(":")
+        if colon:
+            mount = self._mount_named(mount_name)
+            if not isinstance(mount.app, App):
+                raise URLBuildError(f"mount {mount_name!r} is not an App: it has no named endpoints")
+            return mount.prefix + mount.app.url_for(inner, **parameters)
+        if not self.router.has_name(name) and any(mount.name == name for mount in self.mounts):
+            return self._mount_named(name).url_path(parameters)
         return self.router.url_path(name, parameters)
+
+    def _mount_named(self, name: str) -> Mount:
+        for mount in self.mounts:
+            if mount.name == name:
+                return mount
+        raise URLBuildError(f"no mount named {name!r}")
 
     @property
     def dependency_overrides(self) -> DependencyOverrides:
@@ -379,6 +448,14 @@ class App(Generic[StateT]):
         from .openapi import build_document
 
         return build_document(self)
+
+    async def _serve_docs(self, request: Request) -> HTMLResponse:
+        assert self.openapi_url is not None
+        js_url, css_url = self._docs_assets
+        # The document's URL as the browser reaches it: under the prefix the app is mounted at.
+        document_url = request.spec.root_path + self.openapi_url
+        page = docs_page(self.title, document_url, js_url=js_url, css_url=css_url)
+        return HTMLResponse(page)
 
     async def _serve_openapi(self) -> pyre.spec.Response:
         document = self._openapi

@@ -19,9 +19,9 @@ only marks a function; nothing is registered until then.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, TypeVar
 
 from .middleware import Middleware
 from .types import ExceptionKey
@@ -33,6 +33,28 @@ _HOOK = "__pyre_hook__"
 
 
 @dataclass(frozen=True)
+class Operation:
+    """What an endpoint says of itself in the OpenAPI document, beyond what its signature says."""
+
+    response_model: Any = None
+    """The success response's schema; ``None`` takes the return annotation."""
+    responses: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    """More documented responses: OpenAPI Response Objects by status code."""
+    tags: tuple[str, ...] | None = None
+    """``None`` tags the operation with the blueprint's class name."""
+    deprecated: bool = False
+    summary: str | None = None
+    """``None`` takes the docstring's first line (and the rest for ``description``)."""
+    description: str | None = None
+    security: tuple[Mapping[str, Sequence[str]], ...] | None = None
+    """OpenAPI Security Requirement Objects; ``None`` says nothing, ``()`` says none is needed."""
+
+
+NO_OPERATION: Final = Operation()
+"""The options of an endpoint that declares none."""
+
+
+@dataclass(frozen=True)
 class EndpointInfo:
     """What ``@endpoint`` recorded about a method."""
 
@@ -41,6 +63,9 @@ class EndpointInfo:
     name: str | None
     middleware: tuple[Middleware, ...]
     include_in_schema: bool
+    status: int | None = None
+    """The status of a response the handler's result is coerced into; ``None`` keeps coercion's."""
+    operation: Operation = NO_OPERATION
 
 
 def endpoint(
@@ -50,15 +75,32 @@ def endpoint(
     name: str | None = None,
     middleware: Sequence[Middleware] = (),
     include_in_schema: bool = True,
+    status: int | None = None,
+    response_model: Any = None,
+    responses: Mapping[int, Mapping[str, Any]] | None = None,
+    tags: Sequence[str] | None = None,
+    deprecated: bool = False,
+    summary: str | None = None,
+    description: str | None = None,
+    security: Sequence[Mapping[str, Sequence[str]]] | None = None,
 ) -> Callable[[F], F]:
     """Make a blueprint method the handler for ``methods`` on ``path``.
 
     ``name`` (default ``"ClassName.method_name"``) is what ``app.url_for`` takes.
     ``middleware`` wraps this endpoint only, inside the app's and blueprint's.
+    ``status`` is the status of the response a returned value becomes (``201``);
+    a returned ``Response`` or ``(body, status)`` tuple keeps its own.
+    The rest describe the operation in the OpenAPI document (``Operation``).
     The decorator can be stacked to serve several paths; give each a ``name``.
     """
     info = EndpointInfo(
-        path, tuple(method.upper() for method in methods), name, tuple(middleware), include_in_schema
+        path,
+        tuple(method.upper() for method in methods),
+        name,
+        tuple(middleware),
+        include_in_schema,
+        check_status(status),
+        operation(response_model, responses, tags, deprecated, summary, description, security),
     )
 
     def mark(function: F) -> F:
@@ -67,6 +109,36 @@ def endpoint(
         return function
 
     return mark
+
+
+def check_status(status: int | None) -> int | None:
+    if status is not None and not (isinstance(status, int) and 200 <= status <= 599):
+        raise ValueError(f"an endpoint's status must be an int from 200 to 599, not {status!r}")
+    return status
+
+
+def operation(
+    response_model: Any = None,
+    responses: Mapping[int, Mapping[str, Any]] | None = None,
+    tags: Sequence[str] | None = None,
+    deprecated: bool = False,
+    summary: str | None = None,
+    description: str | None = None,
+    security: Sequence[Mapping[str, Sequence[str]]] | None = None,
+) -> Operation:
+    """The ``Operation`` of these options, checked now rather than when the document is built."""
+    for code in responses or {}:
+        if not (isinstance(code, int) and 100 <= code <= 599):
+            raise ValueError(f"responses= takes status codes from 100 to 599 as keys, not {code!r}")
+    return Operation(
+        response_model,
+        dict(responses or {}),
+        None if tags is None else tuple(tags),
+        deprecated,
+        summary,
+        description,
+        None if security is None else tuple(security),
+    )
 
 
 def _hook(kind: Any) -> Callable[[F], F]:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pyre.spec
 
 from .background import attach
-from .blueprints import Blueprint
+from .blueprints import NO_OPERATION, Blueprint, Operation
 from .dependencies import Scope
 from .errors import ErrorHandlers, call_error_handler, find_handler
 from .middleware import CallNext, Middleware, compose
@@ -79,6 +79,8 @@ class Endpoint:
         middleware: Sequence[Middleware] = (),
         include_in_schema: bool = True,
         attached: Attached | None = None,
+        status: int | None = None,
+        operation: Operation = NO_OPERATION,
     ) -> None:
         self.app = app
         self.pattern = pattern
@@ -88,6 +90,8 @@ class Endpoint:
         self.name = name
         self.middleware = tuple(middleware)
         self.include_in_schema = include_in_schema
+        self.status = status
+        self.operation = operation
         self.attached = attached
         self.path_names = parameter_names(segments)
         self._overrides_version = app.dependency_overrides.version
@@ -97,6 +101,8 @@ class Endpoint:
             handler if self.is_async else functools.partial(asyncio.to_thread, handler)
         )
         """The handler as a coroutine function: a sync one runs in a worker thread."""
+        if status is not None:
+            self.call = _with_status(self.call, status)
         self._chain: CallNext = self._invoke
         self._errors: ErrorHandlers = {}
         self.direct = False
@@ -185,6 +191,20 @@ class Endpoint:
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.name} {'|'.join(self.methods)} {self.pattern}>"
+
+
+def _with_status(call: Callable[..., Awaitable[Any]], status: int) -> Callable[..., Awaitable[Any]]:
+    """``call`` whose result, when coerced into a response, gets ``status``; a ``Response`` or a
+    ``(body, status)`` tuple the handler returned keeps its own."""
+
+    async def call_with_status(*args: Any, **kwargs: Any) -> Any:
+        result = await call(*args, **kwargs)
+        response = to_response(result)
+        if response is not result and type(result) is not tuple:
+            response.status = status
+        return response
+
+    return call_with_status
 
 
 class HookLayer:

@@ -4,19 +4,41 @@ Path parameters are described by their converters, query/header/cookie
 parameters by their converters and annotations, bodies and return values by
 pydantic's JSON Schema.  Models land in ``components/schemas`` and are
 referenced from the operations.  Served as JSON at ``App(openapi_url=...)``.
+
+The responses of an operation are the ones the framework can know it gives:
+
+- the success status (``status=``, else ``204`` for a handler annotated
+  ``-> None``, else ``200``) with the schema of ``response_model=`` or of the
+  return annotation;
+- ``422`` when a query, header, cookie or body parameter is validated;
+- ``404`` when a typed path converter (``{id:int}``) can refuse a segment, for
+  then the route does not match;
+- whatever the endpoint declares with ``responses=`` (a ``401`` that a
+  dependency raises, for one), which overrides the above for the same code.
+
+Security schemes are ``App(security_schemes=...)``, plus ``session`` (an
+``apiKey`` in the session cookie) when a ``SessionMiddleware`` is among the
+app's middleware; an operation requires them when it says so with ``security=``.
+
+``docs_page`` is the ``App(docs_url=...)`` page: Swagger UI rendering the
+document.  Its script and stylesheet come from a CDN, pinned to one version so
+the page cannot change under the app; an app that must not load from a CDN
+serves them itself and passes their URLs (``App(docs_js_url=..., docs_css_url=...)``).
 """
 
 from __future__ import annotations
 
+import html
 import inspect
+import json
 import typing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pydantic
 
 import pyre.spec
 
-from .convertors import is_model, schema_of
+from .convertors import PathConverter, StringConverter, is_model, schema_of
 from .params import Parameter
 from .routing import PathParameter
 
@@ -25,6 +47,8 @@ if TYPE_CHECKING:
     from .endpoints import Endpoint
 
 _REF = "#/components/schemas/{model}"
+
+_NOT_FOUND = {"description": "Not Found"}
 
 _VALIDATION_ERROR = {
     "description": "Validation Error",
@@ -74,21 +98,52 @@ def build_document(app: App[Any]) -> dict[str, Any]:
         "info": {"title": app.title, "version": app.version},
         "paths": paths,
     }
+    components: dict[str, Any] = {}
     if schemas:
-        document["components"] = {"schemas": schemas}
+        components["schemas"] = schemas
+    security_schemes = _security_schemes(app)
+    if security_schemes:
+        components["securitySchemes"] = security_schemes
+    if components:
+        document["components"] = components
     return document
 
 
+def _security_schemes(app: App[Any]) -> dict[str, Any]:
+    schemes: dict[str, Any] = {}
+    for middleware in app.middleware:
+        # Known by its class name and cookie, so the document needs no import of the middleware.
+        cookie = getattr(middleware, "cookie_name", None)
+        if type(middleware).__name__ == "SessionMiddleware" and isinstance(cookie, str):
+            schemes["session"] = {"type": "apiKey", "in": "cookie", "name": cookie}
+    schemes.update(app.security_schemes)
+    return schemes
+
+
 def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
+    declared = endpoint.operation
     operation: dict[str, Any] = {"operationId": endpoint.name}
+    summary, description = declared.summary, declared.description
     doc = inspect.getdoc(endpoint.handler)
-    if doc:
-        summary, _, description = doc.partition("\n")
-        operation["summary"] = summary.strip()
-        if description.strip():
-            operation["description"] = description.strip()
-    if endpoint.blueprint is not None:
+    if doc and summary is None:
+        first, _, rest = doc.partition("\n")
+        summary = first.strip()
+        if description is None and rest.strip():
+            description = rest.strip()
+    if summary:
+        operation["summary"] = summary
+    if description:
+        operation["description"] = description
+    if declared.tags is not None:
+        operation["tags"] = list(declared.tags)
+    elif endpoint.blueprint is not None:
         operation["tags"] = [type(endpoint.blueprint).__name__]
+    if declared.deprecated:
+        operation["deprecated"] = True
+    if declared.security is not None:
+        operation["security"] = [
+            {name: list(scopes) for name, scopes in requirement.items()} for requirement in declared.security
+        ]
     parameters = [
         {"name": segment.name, "in": "path", "required": True, "schema": schema_of(segment.converter)}
         for segment in endpoint.segments
@@ -107,12 +162,42 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
             "required": body.required,
             "content": {"application/json": {"schema": _schema(body.annotation, "validation", schemas)}},
         }
-    operation["responses"] = {"200": _success(endpoint, schemas)}
+    returned = _returned(endpoint)
+    status = endpoint.status or (204 if returned is type(None) else 200)
+    responses: dict[str, Any] = {str(status): _success(returned, schemas)}
+    if any(_can_refuse(segment) for segment in endpoint.segments):
+        responses["404"] = _NOT_FOUND
     if any(
         parameter.source in ("query", "header", "cookie", "body") for parameter in endpoint.plan.parameters
     ):
-        operation["responses"]["422"] = _VALIDATION_ERROR
+        responses["422"] = _VALIDATION_ERROR
+    for code, response in declared.responses.items():
+        # OpenAPI requires a description; the reason phrase is the one every reader knows.
+        responses[str(code)] = {"description": pyre.spec.REASON_PHRASES.get(code, ""), **response}
+    operation["responses"] = dict(sorted(responses.items()))
     return operation
+
+
+def _can_refuse(segment: object) -> bool:
+    """Whether a path segment's converter refuses some segments, the route then answering 404."""
+    return isinstance(segment, PathParameter) and not isinstance(
+        segment.converter, StringConverter | PathConverter
+    )
+
+
+def _returned(endpoint: Endpoint) -> Any:
+    """What the success response's content is described by: ``response_model``, else the return
+    annotation (a tuple's first item), ``None`` when there is none; ``type(None)`` for ``-> None``."""
+    if endpoint.operation.response_model is not None:
+        return endpoint.operation.response_model
+    try:
+        returned = typing.get_type_hints(endpoint.handler, include_extras=True).get("return")
+    except Exception:
+        return None
+    if typing.get_origin(returned) is tuple:
+        # (body, status) or (body, status, headers): the content is the body's.
+        returned = typing.get_args(returned)[0]
+    return returned
 
 
 def _parameter(parameter: Parameter) -> dict[str, Any]:
@@ -136,15 +221,8 @@ def _parameter(parameter: Parameter) -> dict[str, Any]:
     return described
 
 
-def _success(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
+def _success(returned: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     response: dict[str, Any] = {"description": "Successful Response"}
-    try:
-        returned = typing.get_type_hints(endpoint.handler, include_extras=True).get("return")
-    except Exception:
-        returned = None
-    if typing.get_origin(returned) is tuple:
-        # (body, status) or (body, status, headers): the content is the body's.
-        returned = typing.get_args(returned)[0]
     if returned is None or returned is type(None):
         return response
     if returned is str:
@@ -169,3 +247,44 @@ def _schema(annotation: Any, mode: Any, schemas: dict[str, Any]) -> dict[str, An
         schemas[name] = schema
         return {"$ref": _REF.format(model=name)}
     return schema
+
+
+# -- the /docs page ------------------------------------------------------------------------------------
+
+SWAGGER_UI_VERSION: Final = "5.17.14"
+SWAGGER_UI_JS: Final = (
+    f"https://cdn.jsdelivr.net/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}/swagger-ui-bundle.js"
+)
+SWAGGER_UI_CSS: Final = f"https://cdn.jsdelivr.net/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}/swagger-ui.css"
+
+
+def docs_page(title: str, openapi_url: str, *, js_url: str, css_url: str) -> str:
+    """The HTML page; ``openapi_url`` is the document's URL as the browser reaches it."""
+    # In a <script>, "</" could end the element: JSON with "<" escaped is a JavaScript string literal.
+    document_url = json.dumps(openapi_url).replace("<", "\\u003c")
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} - API docs</title>
+<link rel="stylesheet" href="{html.escape(css_url)}">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{html.escape(js_url)}"></script>
+<script>
+window.ui = SwaggerUIBundle({{url: {document_url}, dom_id: "#swagger-ui", deepLinking: true}});
+</script>
+</body>
+</html>
+"""
+
+
+__all__ = [
+    "SWAGGER_UI_CSS",
+    "SWAGGER_UI_JS",
+    "SWAGGER_UI_VERSION",
+    "build_document",
+    "docs_page",
+]

@@ -265,6 +265,10 @@ class Router(Generic[E]):
         route = _walk(self._root, segments, 0, values, method)
         return None if route is None else (route, values)
 
+    def has_name(self, name: str) -> bool:
+        """Whether an endpoint is registered under ``name``."""
+        return name in self._names
+
     def url_path(self, name: str, parameters: Mapping[str, Any]) -> str:
         """The path of endpoint ``name`` with ``parameters`` put in, percent-encoded."""
         try:

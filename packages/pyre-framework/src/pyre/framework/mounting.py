@@ -1,0 +1,188 @@
+"""Mounting: another pyre-spec application served under a path prefix of the app.
+
+::
+
+    app.mount("/static", StaticFiles(directory="static"), name="static")
+    app.mount("/admin", admin_app, name="admin")
+
+A request whose path is the prefix, or starts with the prefix and a ``/``, and
+that no route of the app answers, goes to the mounted application as a
+``MountedRequest``: ``raw_path`` and ``path`` are what follows the prefix
+(``/`` for the prefix itself) and ``root_path`` is the parent's ``root_path``
+with the prefix appended (PYRE-REQ-12: an application builds its external URLs
+as ``root_path + path``).  Everything else is the parent's request.
+
+The prefix matches whole segments only: ``/static`` takes ``/static/a.css``,
+never ``/staticx``.  A client may percent-encode the prefix's characters
+(``/st%61tic``); such a path is compared segment by segment once decoded, and a
+segment that encodes a ``/`` (``%2F``) never matches a literal one.  Nothing is
+normalised: ``/static/../app.py`` reaches the mounted application with the path
+``/../app.py``, which ``StaticFiles`` refuses like any other way out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Mapping
+from typing import Any, Final
+from urllib.parse import quote
+
+import pyre.spec
+
+from .exceptions import RouteError, URLBuildError
+from .routing import DOT_SEGMENTS
+
+# RFC 3986 section 3.3's pchar without pct-encoded: a prefix is literal URL text, equal to its decoding.
+_PREFIX_SEGMENT: Final = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]+")
+
+
+class Mount:
+    """One application mounted under ``prefix``; ``name`` is what ``url_for`` knows it by."""
+
+    __slots__ = ("prefix", "app", "name", "_raw", "_segments")
+
+    def __init__(self, prefix: str, app: pyre.spec.Application, name: str | None) -> None:
+        self.prefix = normalise_prefix(prefix)
+        self.app = app
+        self.name = name
+        self._raw = self.prefix.encode("ascii")
+        self._segments = self.prefix.split("/")[1:] if self.prefix else []
+
+    def remainder(self, raw_path: bytes) -> bytes | None:
+        """What follows the prefix in ``raw_path``, starting with ``/``; ``None`` if it is not under it."""
+        raw = self._raw
+        if raw_path.startswith(raw):
+            rest = raw_path[len(raw) :]
+            if not rest:
+                return b"/"
+            if rest[:1] == b"/":
+                return rest
+        if b"%" not in raw_path or not raw_path.startswith(b"/"):
+            return None
+        # Some characters of the prefix may be percent-encoded: compare the decoded segments.
+        count = len(self._segments)
+        segments = pyre.spec.path_segments(raw_path)  # a segment holding an encoded "/" matches none
+        if segments is None or segments[:count] != self._segments:
+            return None
+        return b"/" + b"/".join(raw_path.split(b"/")[count + 1 :])
+
+    def url_path(self, parameters: Mapping[str, Any]) -> str:
+        """``url_for(name, path=...)`` of the mount: ``path`` (default ``""``) under the prefix."""
+        if not parameters.keys() <= {"path"}:
+            raise URLBuildError(f"mount {self.name!r} takes only a path=, not {sorted(parameters)}")
+        path = parameters.get("path", "")
+        if not isinstance(path, str) or any(segment in DOT_SEGMENTS for segment in path.split("/")):
+            raise URLBuildError(f"mount {self.name!r}: path={path!r} is not a path without dot segments")
+        return self.prefix + "/" + quote(path.lstrip("/"), safe="/")
+
+    def __call__(self, request: pyre.spec.Request, remainder: bytes) -> Awaitable[pyre.spec.Response]:
+        """The mounted application's awaitable response to ``request``."""
+        return self.app(MountedRequest(request, remainder, request.root_path + self.prefix))
+
+
+def normalise_prefix(prefix: str) -> str:
+    """``prefix`` without a trailing ``/`` (``"/"`` becomes ``""``, the whole path space).
+
+    Each segment must be literal URL text: no parameter, escape, empty or dot segment.
+    """
+    if not prefix.startswith("/"):
+        raise RouteError(f"mount prefix {prefix!r} must start with '/'")
+    stripped = prefix.rstrip("/")
+    for segment in stripped.split("/")[1:]:
+        if segment in DOT_SEGMENTS or not _PREFIX_SEGMENT.fullmatch(segment):
+            raise RouteError(f"mount prefix {prefix!r}: {segment!r} is not a literal path segment")
+    return stripped
+
+
+class MountedRequest:
+    """A pyre-spec request as a mounted application sees it: the path below the prefix, the prefix
+    appended to ``root_path``, every other attribute the original request's."""
+
+    __slots__ = ("_request", "raw_path", "path", "root_path")
+
+    def __init__(self, request: pyre.spec.Request, raw_path: bytes, root_path: str) -> None:
+        self._request = request
+        self.raw_path = raw_path
+        self.path = pyre.spec.decode_path(raw_path)
+        self.root_path = root_path
+
+    @property
+    def original(self) -> pyre.spec.Request:
+        """The request as the parent application received it."""
+        return self._request
+
+    @property
+    def method(self) -> str:
+        return self._request.method
+
+    @property
+    def target(self) -> bytes:
+        return self._request.target
+
+    @property
+    def query(self) -> bytes:
+        return self._request.query
+
+    @property
+    def http_version(self) -> str:
+        return self._request.http_version
+
+    @property
+    def scheme(self) -> str:
+        return self._request.scheme
+
+    @property
+    def authority(self) -> str | None:
+        return self._request.authority
+
+    @property
+    def headers(self) -> pyre.spec.Headers:
+        return self._request.headers
+
+    @property
+    def trailers(self) -> pyre.spec.Headers | None:
+        return self._request.trailers
+
+    @property
+    def body(self) -> pyre.spec.Body:
+        return self._request.body
+
+    @property
+    def client(self) -> pyre.spec.Address | None:
+        return self._request.client
+
+    @property
+    def server(self) -> pyre.spec.Address | None:
+        return self._request.server
+
+    @property
+    def state(self) -> pyre.spec.State:
+        return self._request.state
+
+    @property
+    def extensions(self) -> Mapping[str, object]:
+        return self._request.extensions
+
+    @property
+    def server_info(self) -> pyre.spec.ServerInfo:
+        return self._request.server_info
+
+    @property
+    def disconnected(self) -> bool:
+        return self._request.disconnected
+
+    async def wait_disconnected(self) -> None:
+        await self._request.wait_disconnected()
+
+    async def send_interim(self, status: int, headers: pyre.spec.RawHeaders = ()) -> None:
+        await self._request.send_interim(status, headers)
+
+    def __repr__(self) -> str:
+        return f"<MountedRequest {self.method} {self.root_path!r} + {self.raw_path!r}>"
+
+
+__all__ = [
+    "Mount",
+    "MountedRequest",
+    "normalise_prefix",
+]
