@@ -17,7 +17,7 @@ import uvicorn
 
 import pyre.spec
 from pyre.asgi import to_asgi
-from pyre.framework import App, BackgroundTasks, Depends, HTTPException, Request
+from pyre.framework import App, BackgroundTasks, Depends, HTTPException, Request, responses
 from pyre.server import Config, Server
 
 HANG_GUARD = 30.0
@@ -124,6 +124,41 @@ async def test_cleanup_after_the_handler_and_the_task_after_the_response(serve: 
         response = await client.post("/fail")
         assert response.status_code == 409
         assert service.log == ["begin", "handler", "rollback 409"]
+
+
+@pytest.mark.parametrize("serve", list(SERVERS))
+async def test_tasks_start_only_once_the_body_is_sent(serve: str) -> None:
+    # The body stops after its first chunk until the test, which has read that chunk, lets it go on:
+    # a task started any earlier than the end of the body is seen.
+    log: list[str] = []
+    more = asyncio.Event()
+
+    async def handler(tasks: BackgroundTasks) -> responses.StreamingResponse:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first,"
+            await asyncio.wait_for(more.wait(), HANG_GUARD)
+            yield b"last"
+
+        tasks.add(log.append, "task")
+        return responses.StreamingResponse(chunks())
+
+    app = App()
+    app.add_endpoint("/", handler)
+    async with SERVERS[serve](app) as base, httpx.AsyncClient(base_url=base, timeout=HANG_GUARD) as client:
+        async with client.stream("GET", "/") as response:
+            received = aiter(response.aiter_raw())
+            try:
+                assert await anext(received) == b"first,"
+                await asyncio.sleep(0.05)  # room for a task started too early to run
+                assert log == []
+            finally:
+                more.set()  # a failure above must not leave the body waiting
+            assert b"".join([chunk async for chunk in received]) == b"last"
+        for _ in range(int(HANG_GUARD / 0.01)):
+            if log:
+                break
+            await asyncio.sleep(0.01)
+        assert log == ["task"]
 
 
 @pytest.mark.parametrize("serve", list(SERVERS))

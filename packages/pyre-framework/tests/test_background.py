@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pathlib
 import threading
 from collections.abc import AsyncIterator
 
@@ -36,8 +37,8 @@ def test_tasks_run_after_the_response_and_shutdown_waits_for_them() -> None:
         assert response.json() == {"ok": True}
         assert response.headers["content-length"] == str(len(response.content))
         assert log == ["handler"]  # the client has its answer; the task is still waiting
-        released.set()
-    # Leaving the client ran the lifespan shutdown, which waited for the task.
+        # Released only once the client is leaving: its lifespan shutdown must wait for the task.
+        threading.Timer(0.2, released.set).start()
     assert log == ["handler", "sent"]
 
 
@@ -130,19 +131,17 @@ async def test_a_body_closed_without_being_read_still_starts_the_tasks() -> None
         assert log == ["task"]
 
 
-async def test_a_file_response_keeps_its_length() -> None:
+def test_a_file_response_keeps_its_length() -> None:
     async def handler(tasks: BackgroundTasks) -> responses.FileResponse:
         tasks.add(lambda: None)
         return responses.FileResponse(__file__)
 
     app = App()
     app.add_endpoint("/", handler)
-    with open(__file__, "rb") as file:
-        expected = file.read()
-    async with Driver(app) as driver:
-        answer = await driver.request("GET", "/")
-    assert answer.body == expected
-    assert answer.headers["content-length"] == str(len(expected))
+    with TestClient(app) as client:
+        response = client.get("/")
+    assert response.content == pathlib.Path(__file__).read_bytes()
+    assert response.headers["content-length"] == str(len(response.content))
 
 
 def test_no_content_statuses_get_no_content_length() -> None:
