@@ -381,3 +381,20 @@ async def test_a_compressed_file_asked_by_its_own_name_is_labelled_as_what_it_is
     assert "content-encoding" not in response.headers
     brotli = await _get(StaticFiles(compressed), b"/app.css.br")
     assert brotli.headers["content-type"] == "application/octet-stream"
+
+
+def test_mounted_precompressed_files_404_html_and_traversals(compressed: pathlib.Path) -> None:
+    (compressed / "404.html").write_text("<p>lost</p>")
+    app = App()
+    app.mount("/static", StaticFiles(compressed, html=True))
+    client = TestClient(app)
+    css = client.get("/static/app.css", headers={"accept-encoding": "gzip"})
+    assert (css.status_code, css.headers["content-encoding"]) == (200, "gzip")
+    assert gzip.decompress(css.content) == b"body { color: red }"
+    assert css.headers["vary"] == "accept-encoding"
+    assert client.get("/static/").content == b"<p>home</p>"
+    for rest in ["missing.css", *TRAVERSALS]:
+        response = client.get(f"/static/{rest}")
+        assert response.status_code == 404, rest
+        assert b"secret" not in response.content
+        assert b"key" not in response.content
