@@ -354,3 +354,26 @@ def test_an_endpoint_without_dependencies_is_planned_as_before() -> None:
     assert not endpoints["/dep/{id:int}"].direct
     assert endpoints["/dep/{id:int}"].plan.scoped
 
+
+def test_openapi_lists_the_parameters_of_providers() -> None:
+    def paging(limit: int = 10, x_tenant: Annotated[str | None, Header()] = None) -> int:
+        return limit
+
+    def deeper(page: int = Depends(paging), q: str = "") -> int:
+        return page
+
+    async def handler(q: str, page: int = Depends(deeper), again: int = Depends(paging)) -> int:
+        return page
+
+    async def only_dependencies(page: int = Depends(paging)) -> int:
+        return page
+
+    app = app_with(("/search", handler), ("/pages", only_dependencies))
+    paths = app.openapi()["paths"]
+    assert "422" in paths["/pages"]["get"]["responses"]  # the provider's values can be invalid
+    parameters = paths["/search"]["get"]["parameters"]
+    assert [(parameter["in"], parameter["name"]) for parameter in parameters] == [
+        ("query", "q"),
+        ("query", "limit"),
+        ("header", "x-tenant"),
+    ]

@@ -149,11 +149,8 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
         for segment in endpoint.segments
         if isinstance(segment, PathParameter)
     ]
-    parameters.extend(
-        _parameter(parameter)
-        for parameter in endpoint.plan.parameters
-        if parameter.source in ("query", "header", "cookie")
-    )
+    from_request = endpoint.plan.request_parameters()  # the providers' included
+    parameters.extend(_parameter(parameter) for parameter in from_request)
     if parameters:
         operation["parameters"] = parameters
     body = endpoint.plan.body
@@ -167,9 +164,7 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {str(status): _success(returned, schemas)}
     if any(_can_refuse(segment) for segment in endpoint.segments):
         responses["404"] = _NOT_FOUND
-    if any(
-        parameter.source in ("query", "header", "cookie", "body") for parameter in endpoint.plan.parameters
-    ):
+    if from_request or body is not None:
         responses["422"] = _VALIDATION_ERROR
     for code, response in declared.responses.items():
         # OpenAPI requires a description; the reason phrase is the one every reader knows.
