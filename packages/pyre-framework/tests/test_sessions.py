@@ -35,6 +35,11 @@ class Counter(framework.Blueprint):
         request.session.clear()
         return "bye"
 
+    @framework.endpoint("/unwritable", methods=["POST"])
+    async def unwritable(self, request: Request) -> str:
+        request.session["thing"] = object()
+        return "kept?"
+
     @framework.endpoint("/store", methods=["POST"])
     async def store(self, request: Request) -> str:
         request.session["blob"] = (await request.body.bytes()).decode()
@@ -243,3 +248,9 @@ def test_the_session_mapping_notices_changes() -> None:
         fresh = Session({"a": 1})
         change(fresh)
         assert fresh.modified
+
+
+def test_a_value_json_cannot_carry_is_an_error_not_a_lost_session() -> None:
+    response = client_for().post("/unwritable")
+    assert response.status_code == 500
+    assert "set-cookie" not in response.headers
