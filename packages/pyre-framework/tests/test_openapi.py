@@ -9,7 +9,7 @@ import pydantic
 import pytest
 
 from pyre import framework
-from pyre.framework import App, Header, Query, responses
+from pyre.framework import App, Header, HTTPException, Query, responses
 from pyre.framework.openapi import SWAGGER_UI_CSS, SWAGGER_UI_JS
 from pyre.framework.testing import TestClient
 
@@ -340,3 +340,68 @@ def test_the_docs_page_needs_the_document() -> None:
     with pytest.raises(ValueError, match="docs_url needs an openapi_url"):
         App(docs_url="/docs")
     assert TestClient(App(openapi_url="/openapi.json")).get("/docs").status_code == 404
+
+
+# -- statuses raised by the handler and its providers --------------------------------------------------------
+
+
+def current_user(request: framework.Request) -> str:
+    user = request.headers.get("x-user")
+    if user is None:
+        raise framework.HTTPException(401)
+    return user
+
+
+def admin(user: str = framework.Depends(current_user)) -> str:
+    if user != "root":
+        raise HTTPException(403, "admins only")
+    return user
+
+
+class Guarded(framework.Blueprint):
+    @framework.endpoint("/todos", methods=["POST"], status=201)
+    async def create(self, todo: Item, user: str = framework.Depends(current_user)) -> Todo:
+        return Todo(id=1, title=todo.name)
+
+    @framework.endpoint("/todos/{id:int}")
+    async def get(self, id: int) -> Todo:
+        if id != 1:
+            raise HTTPException(404)
+        return Todo(id=id, title="t")
+
+    @framework.endpoint("/admin", methods=["DELETE"])
+    async def wipe(self, user: str = framework.Depends(admin)) -> None:
+        status = 409
+        if user == "nobody":
+            raise HTTPException(status)  # held in a variable: not seen
+
+    @framework.endpoint("/teapot", responses={401: {"description": "Say please"}})
+    async def teapot(self, user: str = framework.Depends(current_user)) -> str:
+        return user
+
+
+def test_statuses_the_handler_and_its_providers_raise_are_documented() -> None:
+    app = App(openapi_url="/openapi.json")
+    app.add_blueprint(Guarded())
+    paths = TestClient(app).get("/openapi.json").json()["paths"]
+    create = paths["/todos"]["post"]["responses"]
+    assert list(create) == ["201", "401", "422"]
+    assert create["401"] == {"description": "Unauthorized"}
+    assert create["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Todo"}
+    assert list(paths["/todos/{id}"]["get"]["responses"]) == ["200", "404"]
+    # Nested: admin raises 403 and depends on current_user, which raises 401.
+    assert list(paths["/admin"]["delete"]["responses"]) == ["204", "401", "403"]
+    assert paths["/teapot"]["get"]["responses"]["401"] == {"description": "Say please"}
+
+
+def test_a_handler_without_source_documents_what_it_can() -> None:
+    namespace: dict[str, Any] = {}
+    # Compiled from a string: inspect.getsource has no file to read it from.
+    compiled = compile("async def answer(id: int) -> str:\n    raise HTTPException(410)\n", "<made>", "exec")
+    eval(compiled, {"HTTPException": HTTPException}, namespace)
+    app = App()
+    app.add_endpoint("/made/{id:int}", namespace["answer"])
+    app.add_endpoint("/lambda", lambda: "x")
+    paths = app.openapi()["paths"]
+    assert list(paths["/made/{id}"]["get"]["responses"]) == ["200", "404"]
+    assert list(paths["/lambda"]["get"]["responses"]) == ["200"]

@@ -13,8 +13,13 @@ The responses of an operation are the ones the framework can know it gives:
 - ``422`` when a query, header, cookie or body parameter is validated;
 - ``404`` when a typed path converter (``{id:int}``) can refuse a segment, for
   then the route does not match;
-- whatever the endpoint declares with ``responses=`` (a ``401`` that a
-  dependency raises, for one), which overrides the above for the same code.
+- each status that the handler or one of its providers (``Depends``) raises
+  as ``HTTPException(<a literal status>)`` in its own code, read from its
+  source: ``raise HTTPException(401)`` in ``current_user`` documents a ``401``
+  for every endpoint that depends on it (a status held in a variable, or raised
+  by code they call, is not seen: declare it);
+- whatever the endpoint declares with ``responses=``, which overrides the above
+  for the same code.
 
 Security schemes are ``App(security_schemes=...)``, plus ``session`` (an
 ``apiKey`` in the session cookie) when a ``SessionMiddleware`` is among the
@@ -28,10 +33,13 @@ serves them itself and passes their URLs (``App(docs_js_url=..., docs_css_url=..
 
 from __future__ import annotations
 
+import ast
 import html
 import inspect
 import json
+import textwrap
 import typing
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import pydantic
@@ -39,7 +47,7 @@ import pydantic
 import pyre.spec
 
 from .convertors import PathConverter, StringConverter, is_model, schema_of
-from .params import Parameter
+from .params import Parameter, Plan
 from .routing import PathParameter
 
 if TYPE_CHECKING:
@@ -166,11 +174,45 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
         responses["404"] = _NOT_FOUND
     if from_request or body is not None:
         responses["422"] = _VALIDATION_ERROR
+    for code in sorted(_raised(endpoint)):
+        responses.setdefault(str(code), {"description": pyre.spec.REASON_PHRASES.get(code, "")})
     for code, response in declared.responses.items():
         # OpenAPI requires a description; the reason phrase is the one every reader knows.
         responses[str(code)] = {"description": pyre.spec.REASON_PHRASES.get(code, ""), **response}
     operation["responses"] = dict(sorted(responses.items()))
     return operation
+
+
+def _raised(endpoint: Endpoint) -> set[int]:
+    """The statuses the handler and its providers, nested ones included, raise as ``HTTPException``."""
+    statuses: set[int] = set()
+    seen: set[int] = set()
+    pending: list[tuple[Callable[..., Any], Plan]] = [(endpoint.handler, endpoint.plan)]
+    while pending:
+        function, plan = pending.pop()
+        if id(function) not in seen:
+            seen.add(id(function))
+            statuses |= _raised_in(function)
+            pending.extend((provider.call, provider.plan) for provider in plan.providers)
+    return statuses
+
+
+def _raised_in(function: Callable[..., Any]) -> set[int]:
+    """The error statuses of each ``raise HTTPException(<int literal>, ...)`` in ``function``'s source."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):  # no source (builtins, partials, a REPL), or a lambda's line
+        return set()
+    statuses: set[int] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args):
+            continue
+        called, first = node.exc.func, node.exc.args[0]
+        name = called.id if isinstance(called, ast.Name) else getattr(called, "attr", None)
+        literal = first.value if isinstance(first, ast.Constant) and type(first.value) is int else None
+        if name == "HTTPException" and literal is not None and 400 <= literal <= 599:
+            statuses.add(literal)
+    return statuses
 
 
 def _can_refuse(segment: object) -> bool:
