@@ -23,6 +23,14 @@ class Item(pydantic.BaseModel):
     name: str
 
 
+async def tenant(request: Request) -> str:
+    return request.headers.get("x-tenant", "none")
+
+
+Tenant = Annotated[str, Depends(tenant)]
+"""A dependency declared once in a type alias, as FastAPI code often does."""
+
+
 def app_with(*handlers: tuple[str, Any], methods: tuple[str, ...] = ("GET",)) -> App:
     app = App()
     for path, handler in handlers:
@@ -296,6 +304,25 @@ def test_overrides_replace_a_provider_everywhere_until_removed() -> None:
         assert client.get("/").json() == ["stub", "real"]
         app.dependency_overrides.clear()
         assert client.get("/").json() == ["repo on real", "real"]
+
+
+def test_depends_in_annotated_metadata() -> None:
+    async def handler(first: Tenant, second: Annotated[str, Depends(tenant, use_cache=False)]) -> list[str]:
+        return [first, second]
+
+    with TestClient(app_with(("/", handler))) as client:
+        assert client.get("/", headers={"X-Tenant": "acme"}).json() == ["acme", "acme"]
+
+    async def twice(value: Annotated[str, Depends(tenant)] = Depends(tenant)) -> str:
+        return value
+
+    async def with_default(value: Annotated[str, Depends(tenant)] = "x") -> str:
+        return value
+
+    with pytest.raises(RouteError, match="more than one Depends"):
+        app_with(("/", twice))
+    with pytest.raises(RouteError, match="not a default"):
+        app_with(("/", with_default))
 
 
 def test_blueprint_methods_take_dependencies() -> None:

@@ -15,7 +15,8 @@ named like a ``{parameter}`` of the pattern     the path segment
 ``Annotated[T, Body()]``, or a pydantic model   the body: JSON, or a form when the request
 or dataclass                                    sends ``application/x-www-form-urlencoded``
                                                 or ``multipart/form-data``
-a ``Depends(provider)`` default                 the provider's value (dependencies.py)
+a ``Depends(provider)`` default, or             the provider's value (dependencies.py)
+``Annotated[T, Depends(provider)]``
 annotated ``BackgroundTasks``                   the request's background tasks (background.py)
 anything else                                   the query string
 ==============================================  ==========================================
@@ -300,8 +301,11 @@ def plan_for(
         if signature_parameter.kind in (signature_parameter.VAR_POSITIONAL, signature_parameter.VAR_KEYWORD):
             raise RouteError(f"{name}: *args and **kwargs cannot be injected")
         annotation = hints.get(signature_parameter.name, _MISSING)
-        if isinstance(signature_parameter.default, Depends):
-            parameter = _dependency(signature_parameter, annotation, path_names, overrides or {}, _within)
+        depends = _depends_of(signature_parameter, annotation)
+        if depends is not None:
+            parameter = _dependency(
+                signature_parameter, depends, annotation, path_names, overrides or {}, _within
+            )
         else:
             parameter = _resolve(signature_parameter, annotation, path_names)
         if parameter.source == "path":
@@ -317,14 +321,29 @@ def plan_for(
     return Plan(parameters, path_names)
 
 
+def _depends_of(signature_parameter: inspect.Parameter, annotation: Any) -> Depends | None:
+    """The parameter's ``Depends``: its default, or in its ``Annotated`` metadata."""
+    default = signature_parameter.default
+    found = [default] if isinstance(default, Depends) else []
+    if typing.get_origin(annotation) is typing.Annotated:
+        found += [item for item in typing.get_args(annotation)[1:] if isinstance(item, Depends)]
+    if len(found) > 1:
+        raise RouteError(f"parameter {signature_parameter.name!r} has more than one Depends")
+    if found and default is not _MISSING and default is not found[0]:
+        raise RouteError(
+            f"parameter {signature_parameter.name!r}: its provider gives the value, not a default"
+        )
+    return found[0] if found else None
+
+
 def _dependency(
     signature_parameter: inspect.Parameter,
+    depends: Depends,
     annotation: Any,
     path_names: Sequence[str],
     overrides: Overrides,
     within: tuple[Callable[..., Any], ...],
 ) -> Parameter:
-    depends: Depends = signature_parameter.default
     if depends.provider in within:
         chain = " -> ".join(getattr(call, "__qualname__", repr(call)) for call in (*within, depends.provider))
         raise RouteError(f"dependency cycle: {chain}")
