@@ -28,6 +28,8 @@ EXPECTED = {
     "RouteError",
     "State",
     "URLBuildError",
+    "WebSocket",
+    "WebSocketDisconnect",
     "__version__",
     "after_request",
     "before_request",
@@ -37,6 +39,7 @@ EXPECTED = {
     "on_startup",
     "register_converter",
     "responses",
+    "websocket",
 }
 
 
@@ -70,6 +73,7 @@ def test_no_other_public_names() -> None:
         "types",
         "openapi",
         "testing",
+        "websockets",
     }
     assert public - modules - EXPECTED == set()
 

@@ -91,7 +91,22 @@ EXPECTED: dict[str, set[str]] = {
     "pyre.framework.requests": {"Request", "RequestBody"},
     "pyre.framework.staticfiles": {"StaticFiles"},
     "pyre.framework.templating": {"Jinja2Templates"},
-    "pyre.framework.testing": {"AsyncTestClient", "TestClient", "TestResponse"},
+    "pyre.framework.testing": {
+        "AsyncTestClient",
+        "AsyncWebSocketSession",
+        "TestClient",
+        "TestResponse",
+        "WebSocketRefused",
+        "WebSocketSession",
+    },
+    "pyre.framework.websockets": {
+        "CLOSE_TIMEOUT",
+        "MAX_MESSAGE",
+        "WebSocket",
+        "WebSocketDisconnect",
+        "WebSocketEndpoint",
+        "handshake_refusal",
+    },
     "pyre.framework.formparsers": {
         "DEFAULT_LIMITS",
         "FormLimits",

@@ -29,6 +29,7 @@ from .blueprints import endpoint as endpoint
 from .blueprints import exception_handler as exception_handler
 from .blueprints import on_shutdown as on_shutdown
 from .blueprints import on_startup as on_startup
+from .blueprints import websocket as websocket
 from .convertors import Converter as Converter
 from .convertors import register_converter as register_converter
 from .dependencies import Depends as Depends
@@ -48,6 +49,8 @@ from .params import Header as Header
 from .params import Path as Path
 from .params import Query as Query
 from .requests import Request as Request
+from .websockets import WebSocket as WebSocket
+from .websockets import WebSocketDisconnect as WebSocketDisconnect
 
 __all__ = [
     "App",
@@ -72,6 +75,8 @@ __all__ = [
     "RouteError",
     "State",
     "URLBuildError",
+    "WebSocket",
+    "WebSocketDisconnect",
     "__version__",
     "after_request",
     "before_request",
@@ -81,4 +86,5 @@ __all__ = [
     "on_startup",
     "register_converter",
     "responses",
+    "websocket",
 ]

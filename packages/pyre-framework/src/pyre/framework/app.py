@@ -61,6 +61,7 @@ from .requests import Request
 from .responses import HTMLResponse, RequestAwareResponse
 from .routing import Router, compile_pattern
 from .types import AfterHook, BeforeHook, ExceptionHandler, ExceptionKey, Handler, LifespanHook, maybe_await
+from .websockets import WebSocketEndpoint
 
 StateT = TypeVar("StateT")
 
@@ -283,7 +284,7 @@ class App(Generic[StateT]):
         pattern = prefix.rstrip("/") + info.path if prefix else info.path
         annotations = _annotations(handler)
         segments = compile_pattern(pattern, annotations)
-        endpoint = Endpoint(
+        endpoint = (WebSocketEndpoint if info.websocket else Endpoint)(
             self,
             pattern=pattern,
             segments=segments,

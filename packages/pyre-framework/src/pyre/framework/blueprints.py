@@ -66,6 +66,7 @@ class EndpointInfo:
     status: int | None = None
     """The status of a response the handler's result is coerced into; ``None`` keeps coercion's."""
     operation: Operation = NO_OPERATION
+    websocket: bool = False
 
 
 def endpoint(
@@ -102,7 +103,16 @@ def endpoint(
         check_status(status),
         operation(response_model, responses, tags, deprecated, summary, description, security),
     )
+    return _marking(info)
 
+
+def websocket(path: str, *, name: str | None = None) -> Callable[[F], F]:
+    """Make a blueprint coroutine method the WebSocket endpoint on ``path``; it takes a ``WebSocket``
+    (and path parameters, like ``endpoint``) and calls ``accept()`` first.  See websockets.py."""
+    return _marking(EndpointInfo(path, ("GET",), name, (), include_in_schema=False, websocket=True))
+
+
+def _marking(info: EndpointInfo) -> Callable[[F], F]:
     def mark(function: F) -> F:
         marks: list[EndpointInfo] = function.__dict__.setdefault(_ENDPOINTS, [])
         marks.insert(0, info)  # decorators apply bottom-up; keep them in reading order

@@ -25,22 +25,29 @@ Like a real HTTP client, the test clients send ``Host`` and
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import mimetypes
+import os
 import threading
 import uuid
 import weakref
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from types import TracebackType
 from typing import IO, Any, TypeAlias, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
 
 import pyre.spec
-from pyre.spec.testing import Driver, DriverResponse
+import pyre.spec.testing
+from pyre.spec.testing import Driver, DriverResponse, collect
 
 from .datastructures import parse_cookie_header
+from .websockets import CLOSE_TIMEOUT, WebSocketDisconnect
 
 T = TypeVar("T")
 
@@ -127,9 +134,24 @@ class AsyncTestClient:
         data: Mapping[str, Any] | None = None,
         files: Files | None = None,
     ) -> TestResponse:
-        target = _target(url, params)
-        header_list = [*self.headers, *_pairs(headers)]
         body, content_type = _encode_body(content, json, data, files)
+        request = self._build(method, url, params, headers, cookies, body, content_type)
+        answer = await self._driver.send(request)
+        self._keep_cookies(answer.headers)
+        return TestResponse(method, answer)
+
+    def _build(
+        self,
+        method: str,
+        url: str,
+        params: Params | None,
+        headers: HeadersInput | None,
+        cookies: Mapping[str, str] | None,
+        body: bytes,
+        content_type: str | None,
+        **options: Any,
+    ) -> pyre.spec.testing.MemoryRequest:
+        header_list = [*self.headers, *_pairs(headers)]
         names = {name.lower() for name, _ in header_list}
         if content_type is not None and "content-type" not in names:
             header_list.append(("content-type", content_type))
@@ -141,12 +163,48 @@ class AsyncTestClient:
         if "host" not in names:
             header_list.insert(0, ("host", self.host))
         raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in header_list]
-        request = self._driver.build(
-            method, target, headers=raw, body=body, scheme=self.scheme, client=self.client
+        target = _target(url, params)
+        return self._driver.build(
+            method, target, headers=raw, body=body, scheme=self.scheme, client=self.client, **options
         )
-        answer = await self._driver.send(request)
-        self._keep_cookies(answer.headers)
-        return TestResponse(method, answer)
+
+    @contextlib.asynccontextmanager
+    async def websocket_connect(
+        self,
+        url: str,
+        *,
+        subprotocols: Iterable[str] = (),
+        params: Params | None = None,
+        headers: HeadersInput | None = None,
+        cookies: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[AsyncWebSocketSession]:
+        """Open a WebSocket to ``url``; raises ``WebSocketRefused`` when the app answers without 101.
+
+        Leaving the block closes the connection (1000) and re-raises what the handler raised.
+        """
+        handshake = [
+            ("upgrade", "websocket"),
+            ("connection", "upgrade"),
+            ("sec-websocket-key", base64.b64encode(os.urandom(16)).decode()),
+            ("sec-websocket-version", "13"),
+        ]
+        offered = ", ".join(subprotocols)
+        if offered:
+            handshake.append(("sec-websocket-protocol", offered))
+        info = pyre.spec.ServerInfo(
+            "pyre-framework-testclient",
+            extensions=frozenset({pyre.spec.EXT_UPGRADE, pyre.spec.EXT_EARLY_HINTS}),
+        )
+        extra = [*handshake, *_pairs(headers)]
+        request = self._build("GET", url, params, extra, cookies, b"", None, server_info=info)
+        response = await self.app(request)
+        if response.upgrade is None:
+            raise WebSocketRefused(TestResponse("GET", await collect(response, request)))
+        session = AsyncWebSocketSession(response)
+        try:
+            yield session
+        finally:
+            await session.finish()
 
     def _keep_cookies(self, headers: pyre.spec.Headers) -> None:
         for line in headers.get_all("set-cookie"):
@@ -229,6 +287,19 @@ class TestClient:
     def request(self, method: str, url: str, **options: Any) -> TestResponse:
         return self._call(self.inner.request(method, url, **options))
 
+    @contextlib.contextmanager
+    def websocket_connect(self, url: str, **options: Any) -> Iterator[WebSocketSession]:
+        """``AsyncTestClient.websocket_connect``, synchronously."""
+        opening = self.inner.websocket_connect(url, **options)
+        session = self._call(opening.__aenter__())
+        try:
+            yield WebSocketSession(session, self)
+        except BaseException as error:
+            if not self._call(opening.__aexit__(type(error), error, error.__traceback__)):
+                raise
+        else:
+            self._call(opening.__aexit__(None, None, None))
+
     def get(self, url: str, **options: Any) -> TestResponse:
         return self.request("GET", url, **options)
 
@@ -249,6 +320,154 @@ class TestClient:
 
     def delete(self, url: str, **options: Any) -> TestResponse:
         return self.request("DELETE", url, **options)
+
+
+class WebSocketRefused(Exception):
+    """The app answered a WebSocket handshake with an HTTP response: ``response``."""
+
+    def __init__(self, response: TestResponse) -> None:
+        super().__init__(f"the WebSocket handshake was answered with {response.status_code}")
+        self.response = response
+
+
+class _MemoryStream:
+    """The app's side of an upgraded connection (a ``pyre.spec.ByteStream``), in memory."""
+
+    def __init__(self) -> None:
+        self.to_app: asyncio.Queue[bytes] = asyncio.Queue()
+        self.to_client: asyncio.Queue[bytes] = asyncio.Queue()
+        self._pending = b""
+        self.closed = False
+
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        if not self._pending and not self.closed:
+            self._pending = await self.to_app.get()
+            if not self._pending:
+                self.closed = True
+        data, self._pending = self._pending[:max_bytes], self._pending[max_bytes:]
+        return data
+
+    async def write(self, data: bytes) -> None:
+        if self.closed:
+            raise pyre.spec.ClientDisconnected("the test client closed the connection")
+        self.to_client.put_nowait(data)
+
+    async def close(self) -> None:
+        self.to_client.put_nowait(b"")
+
+
+class AsyncWebSocketSession:
+    """The test client's end of one WebSocket, framed by wsproto; from ``websocket_connect``."""
+
+    __test__ = False
+
+    def __init__(self, response: pyre.spec.Response) -> None:
+        self.response = response
+        """The 101 response: ``response.headers`` has the chosen subprotocol and extensions."""
+        self._stream = _MemoryStream()
+        self._connection = Connection(ConnectionType.CLIENT)
+        assert response.upgrade is not None
+        self._task = asyncio.ensure_future(response.upgrade(self._stream))
+
+    @property
+    def subprotocol(self) -> str | None:
+        return pyre.spec.Headers(list(self.response.headers)).get("sec-websocket-protocol")
+
+    async def send_text(self, data: str) -> None:
+        self._write(self._connection.send(TextMessage(data=data)))
+
+    async def send_bytes(self, data: bytes) -> None:
+        self._write(self._connection.send(BytesMessage(data=data)))
+
+    async def send_json(self, data: Any) -> None:
+        await self.send_text(orjson.dumps(data).decode())
+
+    async def receive(self) -> str | bytes:
+        """The next message; raises ``WebSocketDisconnect`` when the app closed the connection."""
+        parts: list[Any] = []
+        while True:
+            for event in self._connection.events():
+                if isinstance(event, Message):
+                    parts.append(event.data)
+                    if event.message_finished:
+                        return "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)
+                elif isinstance(event, Ping):
+                    self._write(self._connection.send(event.response()))
+                elif isinstance(event, CloseConnection):
+                    if self._connection.state is ConnectionState.REMOTE_CLOSING:
+                        self._write(self._connection.send(event.response()))
+                    raise WebSocketDisconnect(event.code, event.reason or "")
+            if self._connection.state is ConnectionState.CLOSED:
+                raise WebSocketDisconnect(1006)
+            data = await asyncio.wait_for(self._stream.to_client.get(), CLOSE_TIMEOUT * 2)
+            self._connection.receive_data(data or None)
+
+    async def receive_text(self) -> str:
+        message = await self.receive()
+        assert isinstance(message, str), f"expected text, got {message!r}"
+        return message
+
+    async def receive_bytes(self) -> bytes:
+        message = await self.receive()
+        assert isinstance(message, bytes), f"expected bytes, got {message!r}"
+        return message
+
+    async def receive_json(self) -> Any:
+        return orjson.loads(await self.receive())
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        if self._connection.state is ConnectionState.OPEN:
+            self._write(self._connection.send(CloseConnection(code=code, reason=reason)))
+
+    def _write(self, data: bytes) -> None:
+        self._stream.to_app.put_nowait(data)
+
+    async def finish(self) -> None:
+        """Close (1000) unless closed, wait for the app's side to end, and raise what it raised."""
+        await self.close()
+        with contextlib.suppress(WebSocketDisconnect, TimeoutError):
+            while self._connection.state is not ConnectionState.CLOSED:
+                await self.receive()
+        self._stream.to_app.put_nowait(b"")
+        await asyncio.wait_for(self._task, CLOSE_TIMEOUT * 2)
+
+
+class WebSocketSession:
+    """``AsyncWebSocketSession`` for the synchronous ``TestClient``: the same methods, not awaited."""
+
+    __test__ = False
+
+    def __init__(self, inner: AsyncWebSocketSession, client: TestClient) -> None:
+        self.inner = inner
+        self._call = client._call
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.inner.subprotocol
+
+    def send_text(self, data: str) -> None:
+        self._call(self.inner.send_text(data))
+
+    def send_bytes(self, data: bytes) -> None:
+        self._call(self.inner.send_bytes(data))
+
+    def send_json(self, data: Any) -> None:
+        self._call(self.inner.send_json(data))
+
+    def receive(self) -> str | bytes:
+        return self._call(self.inner.receive())
+
+    def receive_text(self) -> str:
+        return self._call(self.inner.receive_text())
+
+    def receive_bytes(self) -> bytes:
+        return self._call(self.inner.receive_bytes())
+
+    def receive_json(self) -> Any:
+        return self._call(self.inner.receive_json())
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self._call(self.inner.close(code, reason))
 
 
 def _stop_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
@@ -329,6 +548,9 @@ def _part(boundary: str, disposition: str, content_type: str | None, payload: by
 
 __all__ = [
     "AsyncTestClient",
+    "AsyncWebSocketSession",
     "TestClient",
     "TestResponse",
+    "WebSocketRefused",
+    "WebSocketSession",
 ]

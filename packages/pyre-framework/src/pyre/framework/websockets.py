@@ -1,0 +1,357 @@
+"""WebSocket endpoints: ``@framework.websocket`` handlers talk to a ``WebSocket``.
+
+::
+
+    class Chat(framework.Blueprint):
+        @framework.websocket("/ws/echo")
+        async def echo(self, ws: WebSocket) -> None:
+            await ws.accept()
+            async for message in ws.iter_text():
+                await ws.send_text(message.upper())
+
+The opening handshake is an ordinary request; the handler runs in a task of
+its own from the start, so that ``accept()`` can choose the 101 response's
+subprotocol and headers while the request is still being answered.  After the
+101, RFC 6455 framing is ``wsproto``'s (one codec, sans-IO) over the server's
+raw upgrade stream (pyre-spec section 9).  Pings are answered while the
+handler receives; a message over ``max_message`` bytes closes with 1009.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Final, NoReturn
+
+import orjson
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Event, Message, Ping, TextMessage
+from wsproto.extensions import PerMessageDeflate
+from wsproto.handshake import server_extensions_handshake
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError, generate_accept_token
+
+import pyre.spec
+
+from .endpoints import Endpoint
+from .exceptions import FrameworkError, RouteError
+from .requests import Request
+
+MAX_MESSAGE: Final = 1 << 20
+"""The default limit on one received message, in bytes (after decompression)."""
+CLOSE_TIMEOUT: Final = 5.0
+"""How long the closing handshake waits for the client's Close frame, in seconds."""
+
+NORMAL: Final = 1000
+UNSUPPORTED_DATA: Final = 1003
+ABNORMAL: Final = 1006
+MESSAGE_TOO_BIG: Final = 1009
+INTERNAL_ERROR: Final = 1011
+_ENDS_ITERATION: Final = frozenset({NORMAL, 1001, 1005})
+"""Close codes that end ``iter_*`` quietly: a normal close, going away, no status."""
+
+_CONNECTING, _ACCEPTED, _DENIED = 0, 1, 2
+
+
+class WebSocketDisconnect(Exception):
+    """The connection is closed: raised by ``receive_*`` and ``send_*`` once it is."""
+
+    def __init__(self, code: int = NORMAL, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+def handshake_refusal(spec: pyre.spec.Request) -> pyre.spec.Response | None:
+    """The response refusing ``spec`` as a WebSocket opening handshake, or None when it is one.
+
+    Without ``Upgrade: websocket`` the resource requires an upgrade: 426 with ``Upgrade``
+    (RFC 9110 section 15.5.22).  A malformed handshake is 400 and an unknown version 426 with
+    ``Sec-WebSocket-Version: 13`` (RFC 6455 section 4.2.2); a server without the raw upgrade
+    cannot switch at all: 501.
+    """
+    headers = spec.headers
+    if "websocket" not in [token.strip().lower() for token in headers.get("upgrade", "").split(",")]:
+        return pyre.spec.Response(
+            426, [(b"upgrade", b"websocket"), (b"content-type", b"text/plain")], b"WebSocket only"
+        )
+    connection = [token.strip().lower() for token in headers.get("connection", "").split(",")]
+    try:
+        valid_key = len(base64.b64decode(headers.get("sec-websocket-key", ""), validate=True)) == 16
+    except ValueError:
+        valid_key = False
+    if spec.http_version != "1.1" or "upgrade" not in connection or not valid_key:
+        return pyre.spec.Response(400, [(b"content-type", b"text/plain")], b"invalid WebSocket handshake")
+    if headers.get("sec-websocket-version") != "13":
+        return pyre.spec.Response(426, [(b"sec-websocket-version", b"13")], b"")
+    if not spec.server_info.supports(pyre.spec.EXT_UPGRADE):
+        return pyre.spec.Response(501, [(b"content-type", b"text/plain")], b"this server cannot upgrade")
+    return None
+
+
+class WebSocket(Request):
+    """One WebSocket connection as its handler sees it; also the handshake ``Request``
+    (``headers``, ``path_params``, ``query``, ``cookies``, ``url``, ``app``)."""
+
+    __slots__ = ("max_message", "_phase", "_answer", "_stream", "_connection", "_close_code", "_close_reason")
+
+    def __init__(
+        self, spec_request: pyre.spec.Request, *, app: Any = None, max_message: int = MAX_MESSAGE
+    ) -> None:
+        super().__init__(spec_request, app=app)
+        self.max_message = max_message
+        self._phase = _CONNECTING
+        loop = asyncio.get_running_loop()
+        self._answer: asyncio.Future[list[tuple[bytes, bytes]]] = loop.create_future()
+        """The 101 response's headers once the handler accepts."""
+        self._stream: asyncio.Future[pyre.spec.ByteStream] = loop.create_future()
+        """The connection, once the server has sent the 101 and handed it over."""
+        self._connection = Connection(ConnectionType.SERVER)
+        self._close_code = ABNORMAL
+        self._close_reason = ""
+
+    @property
+    def subprotocols(self) -> list[str]:
+        """The subprotocols the client offers, in its order of preference."""
+        return _tokens(self.headers.get_all("sec-websocket-protocol"))
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code once the connection is closing or closed, else None."""
+        return self._close_code if self._connection.state is not ConnectionState.OPEN else None
+
+    # -- the handshake ------------------------------------------------------------------------------
+
+    async def accept(self, subprotocol: str | None = None, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Answer the handshake with 101, choosing one of ``subprotocols`` (or none); returns once the
+        connection is open."""
+        if self._phase != _CONNECTING:
+            raise FrameworkError("accept() after the handshake was answered")
+        if subprotocol is not None and subprotocol not in self.subprotocols:
+            raise FrameworkError(f"the client did not offer the subprotocol {subprotocol!r}")
+        key = self.headers.get("sec-websocket-key", "").encode("ascii")
+        answer = [
+            (b"upgrade", b"websocket"),
+            (b"connection", b"upgrade"),
+            (b"sec-websocket-accept", generate_accept_token(key)),
+        ]
+        if subprotocol is not None:
+            answer.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
+        deflate = PerMessageDeflate()
+        agreed = server_extensions_handshake(
+            _tokens(self.headers.get_all("sec-websocket-extensions")), [deflate]
+        )
+        if agreed is not None:
+            answer.append((b"sec-websocket-extensions", agreed))
+            self._connection = Connection(ConnectionType.SERVER, extensions=[deflate])
+        answer.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers)
+        self._phase = _ACCEPTED
+        self._answer.set_result(answer)
+        await asyncio.shield(self._stream)
+
+    # -- receiving ----------------------------------------------------------------------------------
+
+    async def receive(self) -> str | bytes:
+        """The next message; raises ``WebSocketDisconnect`` once the connection is closed."""
+        stream = self._open_stream()
+        parts: list[Any] = []
+        size = 0
+        while True:
+            try:
+                for event in self._connection.events():
+                    if isinstance(event, Message):
+                        parts.append(event.data)
+                        size += len(event.data)
+                        if size > self.max_message:
+                            await self._fail(MESSAGE_TOO_BIG, "message too big")
+                        if event.message_finished:
+                            return "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)
+                    elif isinstance(event, Ping):
+                        await self._write(event.response())
+                    elif isinstance(event, CloseConnection):
+                        await self._closed_by_client(event)
+                if self._connection.state is ConnectionState.CLOSED:
+                    raise WebSocketDisconnect(self._close_code, self._close_reason)
+                data = await stream.read()
+                self._connection.receive_data(data or None)
+            except RemoteProtocolError as error:
+                hint = error.event_hint
+                assert isinstance(hint, CloseConnection)
+                await self._fail(hint.code, hint.reason or "")
+
+    async def receive_text(self) -> str:
+        message = await self.receive()
+        if not isinstance(message, str):
+            await self._fail(UNSUPPORTED_DATA, "text expected")
+        return message
+
+    async def receive_bytes(self) -> bytes:
+        message = await self.receive()
+        if not isinstance(message, bytes):
+            await self._fail(UNSUPPORTED_DATA, "binary expected")
+        return message
+
+    async def receive_json(self) -> Any:
+        """A text or binary message parsed as JSON; invalid JSON closes with 1007."""
+        message = await self.receive()
+        try:
+            return orjson.loads(message)
+        except orjson.JSONDecodeError:
+            await self._fail(1007, "invalid JSON")
+
+    def iter_text(self) -> AsyncIterator[str]:
+        """Text messages until a normal close (1000, 1001 or none given); other closes raise."""
+        return self._iterate(self.receive_text)
+
+    def iter_bytes(self) -> AsyncIterator[bytes]:
+        return self._iterate(self.receive_bytes)
+
+    def iter_json(self) -> AsyncIterator[Any]:
+        return self._iterate(self.receive_json)
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    async def send_text(self, data: str) -> None:
+        self._open_stream()
+        await self._send(TextMessage(data=data))
+
+    async def send_bytes(self, data: bytes) -> None:
+        self._open_stream()
+        await self._send(BytesMessage(data=bytes(data)))
+
+    async def send_json(self, data: Any) -> None:
+        """``data`` as JSON in a text message."""
+        self._open_stream()
+        await self._send(TextMessage(data=orjson.dumps(data).decode()))
+
+    async def close(self, code: int = NORMAL, reason: str = "") -> None:
+        """Start the closing handshake; before ``accept()``, refuse the handshake with 403."""
+        if self._phase == _CONNECTING:
+            self._phase = _DENIED
+            return
+        if self._connection.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            self._close_code, self._close_reason = code, reason
+            await self._write(CloseConnection(code=code, reason=reason))
+
+    # -- the connection -----------------------------------------------------------------------------
+
+    def _open_stream(self) -> pyre.spec.ByteStream:
+        if self._phase != _ACCEPTED or not self._stream.done():
+            raise FrameworkError("the WebSocket is not accepted yet")
+        return self._stream.result()
+
+    async def _send(self, event: Event) -> None:
+        if self._connection.state is not ConnectionState.OPEN:
+            raise WebSocketDisconnect(self._close_code, self._close_reason)
+        await self._write(event)
+
+    async def _write(self, event: Event) -> None:
+        try:
+            await self._stream.result().write(self._connection.send(event))
+        except pyre.spec.ClientDisconnected:
+            self._close_code = ABNORMAL
+            raise WebSocketDisconnect(ABNORMAL) from None
+
+    async def _closed_by_client(self, event: CloseConnection) -> None:
+        if self._connection.state is ConnectionState.REMOTE_CLOSING:
+            self._close_code, self._close_reason = event.code, event.reason or ""
+            with contextlib.suppress(WebSocketDisconnect):
+                await self._write(event.response())
+
+    async def _fail(self, code: int, reason: str) -> NoReturn:
+        """Close with ``code`` because of what the client sent, and raise ``WebSocketDisconnect``."""
+        with contextlib.suppress(WebSocketDisconnect, LocalProtocolError):
+            await self.close(code, reason)
+        raise WebSocketDisconnect(code, reason)
+
+    async def _iterate(self, receive: Callable[[], Awaitable[Any]]) -> AsyncIterator[Any]:
+        while True:
+            try:
+                message = await receive()
+            except WebSocketDisconnect as disconnect:
+                if disconnect.code in _ENDS_ITERATION:
+                    return
+                raise
+            yield message
+
+    async def serve(self, handler: Awaitable[Any]) -> pyre.spec.Response:
+        """Run ``handler`` (the endpoint's coroutine) until it accepts, and answer the handshake:
+        101 with the connection for the handler, or 403 when it returned or closed before accepting."""
+        task = asyncio.ensure_future(handler)
+        try:
+            await asyncio.wait((task, self._answer), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if self._answer.done():
+            return pyre.spec.Response(
+                101, self._answer.result(), upgrade=lambda stream: self._run(stream, task)
+            )
+        task.result()  # what the handler raised before accepting answers the handshake
+        return pyre.spec.Response(403, [(b"content-type", b"text/plain")], b"WebSocket refused")
+
+    async def _run(self, stream: pyre.spec.ByteStream, task: asyncio.Future[Any]) -> None:
+        """The upgrade handler: the connection is the handler's until it returns, then close it."""
+        self._stream.set_result(stream)
+        try:
+            await task
+        except WebSocketDisconnect:
+            pass
+        except BaseException:
+            await self._finish(INTERNAL_ERROR, stream)
+            raise
+        await self._finish(NORMAL, stream)
+
+    async def _finish(self, code: int, stream: pyre.spec.ByteStream) -> None:
+        """Finish the closing handshake, whoever started it, then drop the connection."""
+        try:
+            await self.close(code)
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                while self._connection.state is ConnectionState.LOCAL_CLOSING:
+                    await self.receive()
+        except (WebSocketDisconnect, TimeoutError, LocalProtocolError):
+            pass
+        finally:
+            await stream.close()
+
+
+class WebSocketEndpoint(Endpoint):
+    """An endpoint whose handler takes a ``WebSocket``: the handshake is checked, the parameters
+    bound, then the handler runs until it accepts (``WebSocket.serve``).  Blueprint hooks and
+    middleware are HTTP's: they do not run here; app middleware sees the handshake and the 101."""
+
+    def prepare(self) -> None:
+        if not self.is_async:
+            raise RouteError(f"{self.name}: a WebSocket handler must be a coroutine function")
+        super().prepare()
+
+    async def respond(
+        self, spec: pyre.spec.Request, request: Request | None, values: list[Any]
+    ) -> pyre.spec.Response:
+        refusal = handshake_refusal(spec)
+        if refusal is not None:
+            return refusal
+        ws = WebSocket(spec, app=self.app)
+        if request is not None and hasattr(request, "_session"):
+            ws._session = request._session
+        ws.path_params = dict(zip(self.path_names, values, strict=True))
+        try:
+            args, kwargs = await self.plan.bind(ws)
+            return await ws.serve(self.call(*args, **kwargs))
+        except Exception as exc:
+            return await self.app._handle_error(exc, spec, ws)
+
+
+def _tokens(values: Iterable[str]) -> list[str]:
+    return [token.strip() for value in values for token in value.split(",") if token.strip()]
+
+
+__all__ = [
+    "CLOSE_TIMEOUT",
+    "MAX_MESSAGE",
+    "WebSocket",
+    "WebSocketDisconnect",
+    "WebSocketEndpoint",
+    "handshake_refusal",
+]

@@ -1,0 +1,273 @@
+"""pyre-framework WebSocket endpoints on pyre-server, driven by the ``websockets`` client library over
+real loopback sockets: the codec is wsproto over pyre-spec's raw upgrade."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from pyre import framework
+from pyre.framework import App, HTTPException, WebSocket, WebSocketDisconnect
+from pyre.server import Config, Server
+
+HANG_GUARD = 20.0
+"""Seconds before a test that would otherwise hang fails; never an assertion about speed."""
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Sockets(framework.Blueprint):
+    def __init__(self) -> None:
+        self.disconnects: asyncio.Queue[int] = asyncio.Queue()
+
+    @framework.websocket("/echo")
+    async def echo(self, ws: WebSocket) -> None:
+        await ws.accept()
+        async for message in ws.iter_text():
+            await ws.send_text(message.upper())
+
+    @framework.websocket("/json")
+    async def json(self, ws: WebSocket) -> None:
+        await ws.accept()
+        async for item in ws.iter_json():
+            await ws.send_json({"got": item, "query": ws.query.get("tag")})
+
+    @framework.websocket("/bytes/{times:int}")
+    async def binary(self, ws: WebSocket, times: int) -> None:
+        await ws.accept()
+        data = await ws.receive_bytes()
+        await ws.send_bytes(data * times)
+        await ws.close(4001, "done")
+
+    @framework.websocket("/protocol")
+    async def protocol(self, ws: WebSocket) -> None:
+        chosen = next((name for name in ws.subprotocols if name.startswith("chat")), None)
+        await ws.accept(subprotocol=chosen, headers=[("x-room", "lobby")])
+        await ws.send_text(f"{ws.subprotocols}")
+
+    @framework.websocket("/small")
+    async def small(self, ws: WebSocket) -> None:
+        ws.max_message = 16
+        await ws.accept()
+        try:
+            await ws.receive_text()
+        except WebSocketDisconnect as disconnect:
+            await self.disconnects.put(disconnect.code)
+
+    @framework.websocket("/wait")
+    async def wait(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_text("ready")
+        try:
+            while True:
+                await ws.receive()
+        except WebSocketDisconnect as disconnect:
+            await self.disconnects.put(disconnect.code)
+
+    @framework.websocket("/refuse")
+    async def refuse(self, ws: WebSocket) -> None:
+        await ws.close()
+
+    @framework.websocket("/forbidden")
+    async def forbidden(self, ws: WebSocket) -> None:
+        raise HTTPException(401)
+
+    @framework.websocket("/boom")
+    async def boom(self, ws: WebSocket) -> None:
+        await ws.accept()
+        raise RuntimeError("the handler failed")
+
+    @framework.websocket("/state")
+    async def state(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_text(f"{ws.app.state.greeting} {ws.cookies.get('who')} {ws.headers.get('x-test')}")
+
+
+def handshake(client: websockets.ClientConnection) -> websockets.Headers:
+    assert client.response is not None
+    return client.response.headers
+
+
+@contextlib.asynccontextmanager
+async def serving() -> AsyncIterator[tuple[str, Sockets]]:
+    blueprint = Sockets()
+    app = App()
+    app.state.greeting = "hello"
+    app.add_blueprint(blueprint)
+    config = Config(host="127.0.0.1", port=0, access_log=False)
+    async with Server(app, config) as server:
+        yield f"127.0.0.1:{server.port}", blueprint
+
+
+async def test_echo_text() -> None:
+    async with serving() as (address, _), websockets.connect(f"ws://{address}/echo") as client:
+        for word in ("hi", "über", ""):
+            await client.send(word)
+            assert await asyncio.wait_for(client.recv(), HANG_GUARD) == word.upper()
+        await client.close()
+        assert client.close_code == 1000
+
+
+async def test_json_and_query() -> None:
+    async with serving() as (address, _), websockets.connect(f"ws://{address}/json?tag=t1") as client:
+        await client.send('{"a": [1, 2]}')
+        assert await asyncio.wait_for(client.recv(), HANG_GUARD) == '{"got":{"a":[1,2]},"query":"t1"}'
+
+
+@pytest.mark.parametrize(
+    ("path", "message", "code"),
+    [("/json", "{not json", 1007), ("/bytes/1", "text where bytes are expected", 1003)],
+)
+async def test_unacceptable_message_closes_with_its_code(path: str, message: str, code: int) -> None:
+    async with serving() as (address, _), websockets.connect(f"ws://{address}{path}") as client:
+        await client.send(message)
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(client.recv(), HANG_GUARD)
+        assert client.close_code == code
+
+
+async def test_binary_path_parameter_and_close_code() -> None:
+    async with serving() as (address, _), websockets.connect(f"ws://{address}/bytes/3") as client:
+        await client.send(b"\x00\xff")
+        assert await asyncio.wait_for(client.recv(), HANG_GUARD) == b"\x00\xff" * 3
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(client.recv(), HANG_GUARD)
+        assert (client.close_code, client.close_reason) == (4001, "done")
+
+
+async def test_subprotocol_chosen_from_the_offer_and_headers() -> None:
+    async with (
+        serving() as (address, _),
+        websockets.connect(f"ws://{address}/protocol", subprotocols=["v2", "chat.v1"]) as client,  # type: ignore[list-item]
+    ):
+        assert client.subprotocol == "chat.v1"
+        assert handshake(client)["x-room"] == "lobby"
+        assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "['v2', 'chat.v1']"
+
+
+async def test_too_big_message_closes_1009() -> None:
+    async with serving() as (address, blueprint), websockets.connect(f"ws://{address}/small") as client:
+        await client.send("x" * 17)
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(client.recv(), HANG_GUARD)
+        assert client.close_code == 1009
+        assert await asyncio.wait_for(blueprint.disconnects.get(), HANG_GUARD) == 1009
+
+
+async def test_fragmented_message_over_the_limit_closes_1009() -> None:
+    async with serving() as (address, _), websockets.connect(f"ws://{address}/small") as client:
+        await client.send(iter(["x" * 10, "x" * 10]))  # two frames, 20 bytes in all
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(client.recv(), HANG_GUARD)
+        assert client.close_code == 1009
+
+
+async def test_ping_answered_while_receiving() -> None:
+    async with serving() as (address, _), websockets.connect(f"ws://{address}/wait") as client:
+        assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "ready"
+        pong = await client.ping(b"are you there")
+        assert await asyncio.wait_for(pong, HANG_GUARD) is not None
+
+
+async def test_client_close_is_websocket_disconnect_in_the_handler() -> None:
+    async with serving() as (address, blueprint):
+        async with websockets.connect(f"ws://{address}/wait") as client:
+            assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "ready"
+            await client.close(4321, "bye")
+        assert await asyncio.wait_for(blueprint.disconnects.get(), HANG_GUARD) == 4321
+
+
+async def test_client_vanishing_is_1006_in_the_handler() -> None:
+    async with serving() as (address, blueprint):
+        async with websockets.connect(f"ws://{address}/wait") as client:
+            assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "ready"
+            client.transport.abort()
+        assert await asyncio.wait_for(blueprint.disconnects.get(), HANG_GUARD) == 1006
+
+
+async def test_permessage_deflate_negotiated_and_used() -> None:
+    async with serving() as (address, _), websockets.connect(f"ws://{address}/echo") as client:
+        assert "permessage-deflate" in handshake(client)["sec-websocket-extensions"]
+        await client.send("compressible " * 1000)
+        assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "COMPRESSIBLE " * 1000
+
+
+async def test_without_compression_offer_none_is_agreed() -> None:
+    async with (
+        serving() as (address, _),
+        websockets.connect(f"ws://{address}/echo", compression=None) as client,
+    ):
+        assert "sec-websocket-extensions" not in handshake(client)
+        await client.send("plain")
+        assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "PLAIN"
+
+
+async def test_app_state_cookies_and_headers() -> None:
+    async with (
+        serving() as (address, _),
+        websockets.connect(
+            f"ws://{address}/state", additional_headers={"cookie": "who=ada", "x-test": "yes"}
+        ) as client,
+    ):
+        assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "hello ada yes"
+
+
+async def test_handler_error_after_accept_closes_1011() -> None:
+    async with serving() as (address, _), websockets.connect(f"ws://{address}/boom") as client:
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(client.recv(), HANG_GUARD)
+        assert client.close_code == 1011
+
+
+@pytest.mark.parametrize(("path", "status"), [("/refuse", 403), ("/forbidden", 401)])
+async def test_refused_before_accept_is_an_http_answer(path: str, status: int) -> None:
+    async with serving() as (address, _):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(f"ws://{address}{path}")
+        assert refused.value.response.status_code == status
+
+
+async def test_plain_http_request_to_a_websocket_route_is_426() -> None:
+    async with serving() as (address, _), httpx.AsyncClient(timeout=HANG_GUARD) as client:
+        response = await client.get(f"http://{address}/echo")
+        assert response.status_code == 426
+        assert response.headers["upgrade"] == "websocket"
+        assert (await client.post(f"http://{address}/echo")).status_code == 405
+
+
+def _handshake(address: str, extra: bytes) -> bytes:
+    host, port = address.split(":")
+    with socket.create_connection((host, int(port)), timeout=HANG_GUARD) as sock:
+        sock.sendall(
+            b"GET /echo HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n"
+            + extra
+            + b"\r\n"
+        )
+        return sock.recv(4096)
+
+
+@pytest.mark.parametrize(
+    ("extra", "status_line", "header"),
+    [
+        (b"sec-websocket-version: 13\r\n", b"HTTP/1.1 400", b""),  # no key
+        (b"sec-websocket-key: c2hvcnQ=\r\nsec-websocket-version: 13\r\n", b"HTTP/1.1 400", b""),
+        (
+            b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 8\r\n",
+            b"HTTP/1.1 426",
+            b"sec-websocket-version: 13",
+        ),
+    ],
+)
+async def test_malformed_handshakes(extra: bytes, status_line: bytes, header: bytes) -> None:
+    async with serving() as (address, _):
+        answer: Any = await asyncio.to_thread(_handshake, address, extra)
+        assert answer.startswith(status_line)
+        assert header in answer.lower()
