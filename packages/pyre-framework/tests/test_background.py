@@ -144,6 +144,23 @@ def test_a_file_response_keeps_its_length() -> None:
     assert response.headers["content-length"] == str(len(response.content))
 
 
+def test_a_response_returned_to_every_request_is_left_as_it_is() -> None:
+    shared = pyre.spec.Response(200, [(b"content-type", b"text/plain")], b"same")
+    log: list[str] = []
+
+    async def handler(tasks: BackgroundTasks) -> pyre.spec.Response:
+        tasks.add(log.append, "task")
+        return shared
+
+    app = App()
+    app.add_endpoint("/", handler)
+    with TestClient(app) as client:
+        assert [client.get("/").text for _ in range(3)] == ["same"] * 3
+    assert log == ["task"] * 3
+    assert shared.body == b"same"
+    assert list(shared.headers) == [(b"content-type", b"text/plain")]
+
+
 def test_no_content_statuses_get_no_content_length() -> None:
     async def handler(tasks: BackgroundTasks) -> pyre.spec.Response:
         tasks.add(lambda: None)

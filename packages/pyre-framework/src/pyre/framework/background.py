@@ -24,6 +24,7 @@ replaces that response (rather than changing its headers) drops them.
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -67,9 +68,10 @@ class BackgroundTasks:
 
 async def attach(
     tasks: BackgroundTasks, response: pyre.spec.Response, start: Callable[[BackgroundTasks], None]
-) -> None:
-    """Make ``response``'s body call ``start(tasks)`` once the server is done with it.
+) -> pyre.spec.Response:
+    """A copy of ``response`` whose body calls ``start(tasks)`` once the server is done with it.
 
+    A copy, because a handler may return one response object to many requests.
     A ``bytes`` or file body becomes a stream; its ``content-length`` is given
     so that it is still sent length-delimited rather than chunked.
     """
@@ -84,12 +86,14 @@ async def attach(
         chunks = reader
     else:
         chunks = aiter(body)
+    response = copy.copy(response)
     if length is not None and response.status >= 200 and response.status not in _NO_CONTENT_LENGTH:
         headers = list(response.headers)
         if not any(name == b"content-length" for name, _ in headers):
             headers.append((b"content-length", b"%d" % length))
         response.headers = headers
     response.body = ThenStart(chunks, lambda: start(tasks))
+    return response
 
 
 async def _once(content: bytes) -> AsyncIterator[bytes]:

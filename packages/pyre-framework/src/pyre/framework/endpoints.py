@@ -186,7 +186,7 @@ class Endpoint:
             raise
         await scope.exits.aclose()
         if scope.tasks:
-            await attach(scope.tasks, response, self.app._start_background)
+            return await attach(scope.tasks, response, self.app._start_background)
         return response
 
     def __repr__(self) -> str:
