@@ -279,3 +279,20 @@ def test_no_way_out_of_the_mounted_directory(static_client: TestClient, path: st
     assert answer.status_code == 404
     assert b"secret" not in answer.content
     assert b"key" not in answer.content
+
+
+def test_a_websocket_endpoint_of_a_mounted_app() -> None:
+    class Echo(framework.Blueprint):
+        @framework.websocket("/ws/{name}")
+        async def echo(self, ws: framework.WebSocket, name: str) -> None:
+            await ws.accept()
+            async for message in ws.iter_text():
+                await ws.send_text(f"{name} {message.upper()} {ws.url.path}")
+
+    chat = App()
+    chat.add_blueprint(Echo())
+    app = App()
+    app.mount("/chat", chat)
+    with TestClient(app).websocket_connect("/chat/ws/ada") as ws:
+        ws.send_text("hi")
+        assert ws.receive_text() == "ada HI /chat/ws/ada"
