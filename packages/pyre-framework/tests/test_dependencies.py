@@ -56,18 +56,28 @@ def test_providers_of_every_kind_give_their_value() -> None:
     async def async_generator() -> AsyncIterator[str]:
         yield "async generator"
 
+    class Limiter:
+        """A callable object as a provider, configured when it is made."""
+
+        def __init__(self, limit: int) -> None:
+            self.limit = limit
+
+        async def __call__(self, request: Request, cost: int = 1) -> bool:
+            return cost <= self.limit
+
     async def handler(
+        f: bool = Depends(Limiter(3)),
         a: str = Depends(sync_provider),
         b: str = Depends(async_provider),
         c: str = Depends(sync_generator),
         d: str = Depends(async_generator),
         e: ClassProvider = Depends(ClassProvider),
     ) -> list[Any]:
-        return [a, b, c, d, e.q]
+        return [a, b, c, d, e.q, f]
 
     with TestClient(app_with(("/", handler))) as client:
-        response = client.get("/?q=7")
-    assert response.json() == ["sync", "async", "generator", "async generator", 7]
+        response = client.get("/?q=7&cost=5")
+    assert response.json() == ["sync", "async", "generator", "async generator", 7, False]
     # Sync providers run in a worker thread, like sync handlers.
     assert threads["sync"] != main_thread
     assert threads["generator"] != main_thread

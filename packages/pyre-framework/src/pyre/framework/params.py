@@ -290,9 +290,7 @@ def plan_for(
     parameter, and may not depend on itself."""
     name = getattr(handler, "__qualname__", repr(handler))
     try:
-        # A class provider's parameters are its __init__'s; its own annotations are its attributes'.
-        annotated = typing.cast(Any, handler).__init__ if isinstance(handler, type) else handler
-        hints = typing.get_type_hints(annotated, include_extras=True)
+        hints = typing.get_type_hints(_annotated(handler), include_extras=True)
     except Exception as error:
         raise RouteError(f"cannot resolve the annotations of {name}: {error}") from error
     parameters = []
@@ -319,6 +317,16 @@ def plan_for(
     if sum(parameter.source == "body" for parameter in parameters) > 1:
         raise RouteError(f"{name}: only one parameter can take the request body")
     return Plan(parameters, path_names)
+
+
+def _annotated(handler: Callable[..., Any]) -> Any:
+    """What holds the annotations of ``handler``'s parameters: a class's ``__init__`` (its own are
+    its attributes'), a callable object's ``__call__``, or the function itself."""
+    if isinstance(handler, type):
+        return typing.cast(Any, handler).__init__
+    if inspect.isroutine(handler):
+        return handler
+    return type(handler).__call__
 
 
 def _depends_of(signature_parameter: inspect.Parameter, annotation: Any) -> Depends | None:
