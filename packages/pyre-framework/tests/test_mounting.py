@@ -14,6 +14,7 @@ from pyre.framework import App, Request, RouteError, URLBuildError
 from pyre.framework.mounting import MountedRequest
 from pyre.framework.staticfiles import StaticFiles
 from pyre.framework.testing import AsyncTestClient, TestClient
+from pyre.spec.testing import Driver, MemoryRequest
 
 
 async def echo(request: pyre.spec.Request) -> pyre.spec.Response:
@@ -156,6 +157,15 @@ def test_mounting_at_the_root_takes_what_no_route_answers() -> None:
         "root_path": "",
         "query": "",
     }
+
+
+@pytest.mark.parametrize(("method", "target"), [("CONNECT", "example.com:443"), ("OPTIONS", "*")])
+async def test_a_root_mount_takes_no_target_without_a_path(method: str, target: str) -> None:
+    app = App()
+    app.mount("/", echo)
+    async with Driver(app) as driver:
+        answer = await driver.send(MemoryRequest(method, target))
+    assert answer.status == 404
 
 
 def test_a_failing_mounted_application_is_the_parents_error() -> None:

@@ -355,6 +355,8 @@ def current_user(request: framework.Request) -> str:
 def admin(user: str = framework.Depends(current_user)) -> str:
     if user != "root":
         raise HTTPException(403, "admins only")
+    if user == "locked":
+        raise framework.HTTPException(status=423, detail="locked")
     return user
 
 
@@ -390,7 +392,7 @@ def test_statuses_the_handler_and_its_providers_raise_are_documented() -> None:
     assert create["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Todo"}
     assert list(paths["/todos/{id}"]["get"]["responses"]) == ["200", "404"]
     # Nested: admin raises 403 and depends on current_user, which raises 401.
-    assert list(paths["/admin"]["delete"]["responses"]) == ["204", "401", "403"]
+    assert list(paths["/admin"]["delete"]["responses"]) == ["204", "401", "403", "423"]
     assert paths["/teapot"]["get"]["responses"]["401"] == {"description": "Say please"}
 
 

@@ -53,10 +53,10 @@ class Mount:
         raw = self._raw
         if raw_path.startswith(raw):
             rest = raw_path[len(raw) :]
-            if not rest:
-                return b"/"
             if rest[:1] == b"/":
                 return rest
+            if not rest and raw:  # the prefix itself; a root mount takes no CONNECT's empty path
+                return b"/"
         if b"%" not in raw_path or not raw_path.startswith(b"/"):
             return None
         # Some characters of the prefix may be percent-encoded: compare the decoded segments.

@@ -198,20 +198,23 @@ def _raised(endpoint: Endpoint) -> set[int]:
 
 
 def _raised_in(function: Callable[..., Any]) -> set[int]:
-    """The error statuses of each ``raise HTTPException(<int literal>, ...)`` in ``function``'s source."""
+    """The error statuses of each ``raise HTTPException(<int literal>, ...)`` (or ``status=<literal>``)
+    in ``function``'s source."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
     except (OSError, TypeError, SyntaxError):  # no source (builtins, partials, a REPL), or a lambda's line
         return set()
     statuses: set[int] = set()
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args):
+        if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
             continue
-        called, first = node.exc.func, node.exc.args[0]
+        called = node.exc.func
         name = called.id if isinstance(called, ast.Name) else getattr(called, "attr", None)
-        literal = first.value if isinstance(first, ast.Constant) and type(first.value) is int else None
-        if name == "HTTPException" and literal is not None and 400 <= literal <= 599:
-            statuses.add(literal)
+        given = [*node.exc.args[:1], *(word.value for word in node.exc.keywords if word.arg == "status")]
+        for status in given:
+            literal = status.value if isinstance(status, ast.Constant) and type(status.value) is int else None
+            if name == "HTTPException" and literal is not None and 400 <= literal <= 599:
+                statuses.add(literal)
     return statuses
 
 
