@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Annotated
 
 import httpx
 import pytest
@@ -59,41 +60,44 @@ class Todos:
         self.log: list[str] = []
         self.released = asyncio.Event()
         self.app = App()
-
-        async def create(
-            tasks: BackgroundTasks,
-            log: list[str] = Depends(self.transaction),
-            user: str = Depends(self.current_user),
-        ) -> dict[str, str]:
-            log.append("handler")
-            tasks.add(self.record_later, f"created by {user}")
-            return {"user": user}
-
-        async def fail(log: list[str] = Depends(self.transaction)) -> None:
-            log.append("handler")
-            raise HTTPException(409)
-
+        self.app.state.todos = self
         self.app.add_endpoint("/todos", create, ["POST"])
         self.app.add_endpoint("/fail", fail, ["POST"])
-
-    async def transaction(self, request: Request) -> AsyncIterator[list[str]]:
-        self.log.append("begin")
-        try:
-            yield self.log
-        except HTTPException as exc:
-            self.log.append(f"rollback {exc.status}")
-            raise
-        self.log.append("end")
-
-    def current_user(self, request: Request) -> str:
-        user = request.headers.get("x-user")
-        if user is None:
-            raise HTTPException(401)
-        return user
 
     async def record_later(self, entry: str) -> None:
         await asyncio.wait_for(self.released.wait(), HANG_GUARD)
         self.log.append(entry)
+
+
+async def transaction(request: Request) -> AsyncIterator[Todos]:
+    todos: Todos = request.app.state.todos
+    todos.log.append("begin")
+    try:
+        yield todos
+    except HTTPException as exc:
+        todos.log.append(f"rollback {exc.status}")
+        raise
+    todos.log.append("end")
+
+
+def current_user(request: Request) -> str:
+    user = request.headers.get("x-user")
+    if user is None:
+        raise HTTPException(401)
+    return user
+
+
+async def create(
+    tasks: BackgroundTasks, todos: Annotated[Todos, Depends(transaction)], user: str = Depends(current_user)
+) -> dict[str, str]:
+    todos.log.append("handler")
+    tasks.add(todos.record_later, f"created by {user}")
+    return {"user": user}
+
+
+async def fail(todos: Annotated[Todos, Depends(transaction)]) -> None:
+    todos.log.append("handler")
+    raise HTTPException(409)
 
 
 @pytest.mark.parametrize("serve", list(SERVERS))

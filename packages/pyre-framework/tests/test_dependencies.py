@@ -66,12 +66,12 @@ def test_providers_of_every_kind_give_their_value() -> None:
             return cost <= self.limit
 
     async def handler(
+        e: Annotated[ClassProvider, Depends(ClassProvider)],
         f: bool = Depends(Limiter(3)),
         a: str = Depends(sync_provider),
         b: str = Depends(async_provider),
         c: str = Depends(sync_generator),
         d: str = Depends(async_generator),
-        e: ClassProvider = Depends(ClassProvider),
     ) -> list[Any]:
         return [a, b, c, d, e.q, f]
 
