@@ -174,9 +174,7 @@ async def test_get_todo_found_missing_and_not_an_int(served: Served) -> None:
     assert (await client.get("/todos/x")).status_code == 404
 
 
-async def test_websocket_echo_upper_cases(served: Served, request: pytest.FixtureRequest) -> None:
-    if served.server == "uvicorn":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="WebSocket through to_asgi not landed"))
+async def test_websocket_echo_upper_cases(served: Served) -> None:
     async with websockets.connect(f"ws://127.0.0.1:{served.port}/ws/echo", open_timeout=HANG_GUARD) as ws:
         await ws.send("hi")
         assert await asyncio.wait_for(ws.recv(), HANG_GUARD) == "HI"

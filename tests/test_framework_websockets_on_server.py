@@ -1,5 +1,6 @@
-"""pyre-framework WebSocket endpoints on pyre-server, driven by the ``websockets`` client library over
-real loopback sockets: the codec is wsproto over pyre-spec's raw upgrade."""
+"""pyre-framework WebSocket endpoints driven by the ``websockets`` client library over real loopback
+sockets: on pyre-server (wsproto over pyre-spec's raw upgrade) and on uvicorn through
+``pyre.asgi.to_asgi`` (the ``pyre.websocket`` session extension: uvicorn does the framing)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 import websockets
 from websockets.exceptions import ConnectionClosed
 
 from pyre import framework
+from pyre.asgi import to_asgi
 from pyre.framework import App, HTTPException, WebSocket, WebSocketDisconnect
 from pyre.server import Config, Server
 
@@ -97,18 +100,38 @@ def handshake(client: websockets.ClientConnection) -> websockets.Headers:
 
 
 @contextlib.asynccontextmanager
-async def serving() -> AsyncIterator[tuple[str, Sockets]]:
+async def serving(kind: str = "pyre-server") -> AsyncIterator[tuple[str, Sockets]]:
     blueprint = Sockets()
     app = App()
     app.state.greeting = "hello"
     app.add_blueprint(blueprint)
-    config = Config(host="127.0.0.1", port=0, access_log=False)
-    async with Server(app, config) as server:
-        yield f"127.0.0.1:{server.port}", blueprint
+    if kind == "pyre-server":
+        async with Server(app, Config(host="127.0.0.1", port=0, access_log=False)) as server:
+            yield f"127.0.0.1:{server.port}", blueprint
+        return
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    on_uvicorn = uvicorn.Server(uvicorn.Config(to_asgi(app), lifespan="on", log_level="warning"))
+    task = asyncio.create_task(on_uvicorn.serve(sockets=[listener]))
+    try:
+        async with asyncio.timeout(HANG_GUARD):
+            while not on_uvicorn.started:
+                assert not task.done(), task.exception()
+                await asyncio.sleep(0.02)
+        yield f"127.0.0.1:{listener.getsockname()[1]}", blueprint
+    finally:
+        on_uvicorn.should_exit = True
+        await asyncio.wait_for(task, HANG_GUARD)
+        listener.close()
 
 
-async def test_echo_text() -> None:
-    async with serving() as (address, _), websockets.connect(f"ws://{address}/echo") as client:
+@pytest.fixture(params=["pyre-server", "uvicorn"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def test_echo_text(kind: str) -> None:
+    async with serving(kind) as (address, _), websockets.connect(f"ws://{address}/echo") as client:
         for word in ("hi", "über", ""):
             await client.send(word)
             assert await asyncio.wait_for(client.recv(), HANG_GUARD) == word.upper()
@@ -116,8 +139,8 @@ async def test_echo_text() -> None:
         assert client.close_code == 1000
 
 
-async def test_json_and_query() -> None:
-    async with serving() as (address, _), websockets.connect(f"ws://{address}/json?tag=t1") as client:
+async def test_json_and_query(kind: str) -> None:
+    async with serving(kind) as (address, _), websockets.connect(f"ws://{address}/json?tag=t1") as client:
         await client.send('{"a": [1, 2]}')
         assert await asyncio.wait_for(client.recv(), HANG_GUARD) == '{"got":{"a":[1,2]},"query":"t1"}'
 
@@ -126,16 +149,18 @@ async def test_json_and_query() -> None:
     ("path", "message", "code"),
     [("/json", "{not json", 1007), ("/bytes/1", "text where bytes are expected", 1003)],
 )
-async def test_unacceptable_message_closes_with_its_code(path: str, message: str, code: int) -> None:
-    async with serving() as (address, _), websockets.connect(f"ws://{address}{path}") as client:
+async def test_unacceptable_message_closes_with_its_code(
+    path: str, message: str, code: int, kind: str
+) -> None:
+    async with serving(kind) as (address, _), websockets.connect(f"ws://{address}{path}") as client:
         await client.send(message)
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(client.recv(), HANG_GUARD)
         assert client.close_code == code
 
 
-async def test_binary_path_parameter_and_close_code() -> None:
-    async with serving() as (address, _), websockets.connect(f"ws://{address}/bytes/3") as client:
+async def test_binary_path_parameter_and_close_code(kind: str) -> None:
+    async with serving(kind) as (address, _), websockets.connect(f"ws://{address}/bytes/3") as client:
         await client.send(b"\x00\xff")
         assert await asyncio.wait_for(client.recv(), HANG_GUARD) == b"\x00\xff" * 3
         with pytest.raises(ConnectionClosed):
@@ -143,9 +168,9 @@ async def test_binary_path_parameter_and_close_code() -> None:
         assert (client.close_code, client.close_reason) == (4001, "done")
 
 
-async def test_subprotocol_chosen_from_the_offer_and_headers() -> None:
+async def test_subprotocol_chosen_from_the_offer_and_headers(kind: str) -> None:
     async with (
-        serving() as (address, _),
+        serving(kind) as (address, _),
         websockets.connect(f"ws://{address}/protocol", subprotocols=["v2", "chat.v1"]) as client,  # type: ignore[list-item]
     ):
         assert client.subprotocol == "chat.v1"
@@ -153,8 +178,8 @@ async def test_subprotocol_chosen_from_the_offer_and_headers() -> None:
         assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "['v2', 'chat.v1']"
 
 
-async def test_too_big_message_closes_1009() -> None:
-    async with serving() as (address, blueprint), websockets.connect(f"ws://{address}/small") as client:
+async def test_too_big_message_closes_1009(kind: str) -> None:
+    async with serving(kind) as (address, blueprint), websockets.connect(f"ws://{address}/small") as client:
         await client.send("x" * 17)
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(client.recv(), HANG_GUARD)
@@ -162,8 +187,8 @@ async def test_too_big_message_closes_1009() -> None:
         assert await asyncio.wait_for(blueprint.disconnects.get(), HANG_GUARD) == 1009
 
 
-async def test_fragmented_message_over_the_limit_closes_1009() -> None:
-    async with serving() as (address, _), websockets.connect(f"ws://{address}/small") as client:
+async def test_fragmented_message_over_the_limit_closes_1009(kind: str) -> None:
+    async with serving(kind) as (address, _), websockets.connect(f"ws://{address}/small") as client:
         await client.send(iter(["x" * 10, "x" * 10]))  # two frames, 20 bytes in all
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(client.recv(), HANG_GUARD)
@@ -177,20 +202,21 @@ async def test_ping_answered_while_receiving() -> None:
         assert await asyncio.wait_for(pong, HANG_GUARD) is not None
 
 
-async def test_client_close_is_websocket_disconnect_in_the_handler() -> None:
-    async with serving() as (address, blueprint):
+async def test_client_close_is_websocket_disconnect_in_the_handler(kind: str) -> None:
+    async with serving(kind) as (address, blueprint):
         async with websockets.connect(f"ws://{address}/wait") as client:
             assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "ready"
             await client.close(4321, "bye")
         assert await asyncio.wait_for(blueprint.disconnects.get(), HANG_GUARD) == 4321
 
 
-async def test_client_vanishing_is_1006_in_the_handler() -> None:
-    async with serving() as (address, blueprint):
+async def test_client_vanishing_is_1006_in_the_handler(kind: str) -> None:
+    async with serving(kind) as (address, blueprint):
         async with websockets.connect(f"ws://{address}/wait") as client:
             assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "ready"
             client.transport.abort()
-        assert await asyncio.wait_for(blueprint.disconnects.get(), HANG_GUARD) == 1006
+        expected = 1006 if kind == "pyre-server" else 1005  # what uvicorn reports for a lost connection
+        assert await asyncio.wait_for(blueprint.disconnects.get(), HANG_GUARD) == expected
 
 
 async def test_permessage_deflate_negotiated_and_used() -> None:
@@ -210,9 +236,9 @@ async def test_without_compression_offer_none_is_agreed() -> None:
         assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "PLAIN"
 
 
-async def test_app_state_cookies_and_headers() -> None:
+async def test_app_state_cookies_and_headers(kind: str) -> None:
     async with (
-        serving() as (address, _),
+        serving(kind) as (address, _),
         websockets.connect(
             f"ws://{address}/state", additional_headers={"cookie": "who=ada", "x-test": "yes"}
         ) as client,
@@ -220,23 +246,31 @@ async def test_app_state_cookies_and_headers() -> None:
         assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "hello ada yes"
 
 
-async def test_handler_error_after_accept_closes_1011() -> None:
-    async with serving() as (address, _), websockets.connect(f"ws://{address}/boom") as client:
+async def test_handler_error_after_accept_closes_1011(kind: str) -> None:
+    async with serving(kind) as (address, _), websockets.connect(f"ws://{address}/boom") as client:
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(client.recv(), HANG_GUARD)
         assert client.close_code == 1011
 
 
+async def test_closed_before_accept_is_403(kind: str) -> None:
+    async with serving(kind) as (address, _):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(f"ws://{address}/refuse")
+        assert refused.value.response.status_code == 403
+
+
 @pytest.mark.parametrize(("path", "status"), [("/refuse", 403), ("/forbidden", 401)])
 async def test_refused_before_accept_is_an_http_answer(path: str, status: int) -> None:
+    """On pyre-server; through ASGI every refusal is uvicorn's 403 (no websocket.http.response)."""
     async with serving() as (address, _):
         with pytest.raises(websockets.InvalidStatus) as refused:
             await websockets.connect(f"ws://{address}{path}")
         assert refused.value.response.status_code == status
 
 
-async def test_plain_http_request_to_a_websocket_route_is_426() -> None:
-    async with serving() as (address, _), httpx.AsyncClient(timeout=HANG_GUARD) as client:
+async def test_plain_http_request_to_a_websocket_route_is_426(kind: str) -> None:
+    async with serving(kind) as (address, _), httpx.AsyncClient(timeout=HANG_GUARD) as client:
         response = await client.get(f"http://{address}/echo")
         assert response.status_code == 426
         assert response.headers["upgrade"] == "websocket"

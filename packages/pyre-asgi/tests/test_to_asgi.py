@@ -16,6 +16,8 @@ from pyre.asgi import to_asgi
 from pyre.spec import (
     EXT_EARLY_HINTS,
     EXT_SENDFILE,
+    EXT_WEBSOCKET,
+    ClientDisconnected,
     FileBody,
     FileTooShort,
     RawHeaders,
@@ -24,6 +26,7 @@ from pyre.spec import (
     Response,
     ServerInfo,
     State,
+    WebSocketSession,
 )
 
 
@@ -380,7 +383,7 @@ async def test_upgrade_over_asgi_http_is_refused() -> None:
         await call(app, http_scope())
 
 
-async def test_websocket_scope_is_refused() -> None:
+async def test_websocket_scope_not_accepted_is_refused() -> None:
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -390,7 +393,45 @@ async def test_websocket_scope_is_refused() -> None:
         sent.append(message)
 
     await to_asgi(hello)({"type": "websocket", "path": "/ws", "headers": []}, receive, send)
-    assert sent == [{"type": "websocket.close", "code": 1000}]
+    assert sent == [{"type": "websocket.close", "code": 1000, "reason": ""}]
+
+
+async def test_websocket_scope_is_a_pyre_websocket_session() -> None:
+    incoming = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": "hi"},
+        {"type": "websocket.receive", "bytes": b"\x00"},
+        {"type": "websocket.disconnect", "code": 4000, "reason": "bye"},
+    ]
+    sent: list[dict[str, Any]] = []
+    seen: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def app(request: Request) -> Response:
+        assert request.server_info.supports(EXT_WEBSOCKET)
+        seen.append((request.method, request.scheme, request.path))
+        session: WebSocketSession = request.extensions[EXT_WEBSOCKET]  # type: ignore[assignment]
+        await session.accept("chat", [(b"x-room", b"1")])
+        while (message := await session.receive()) is not None:
+            await session.send(message)
+        seen.append((session.close_code, session.close_reason))
+        with pytest.raises(ClientDisconnected):
+            await session.send("late")
+        return Response(200)
+
+    scope = {"type": "websocket", "scheme": "wss", "path": "/ws", "headers": []}
+    await to_asgi(app)(scope, receive, send)
+    assert seen == [("GET", "https", "/ws"), (4000, "bye")]
+    assert sent == [
+        {"type": "websocket.accept", "subprotocol": "chat", "headers": [(b"x-room", b"1")]},
+        {"type": "websocket.send", "text": "hi"},
+        {"type": "websocket.send", "bytes": b"\x00"},
+    ]
 
 
 # -- lifespan -----------------------------------------------------------------------------------

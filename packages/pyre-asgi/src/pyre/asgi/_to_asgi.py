@@ -19,6 +19,7 @@ from urllib.parse import quote
 from pyre.spec import (
     EXT_EARLY_HINTS,
     EXT_SENDFILE,
+    EXT_WEBSOCKET,
     Address,
     Application,
     ClientDisconnected,
@@ -39,6 +40,7 @@ from pyre.spec import (
 from .__about__ import __version__
 from ._errors import ASGIProtocolError
 from ._paths import pyre_paths
+from ._session import ASGIWebSocketSession
 from ._types import Message, Receive, Scope, Send
 
 SERVER_NAME: Final = f"pyre-asgi/{__version__}"
@@ -67,9 +69,7 @@ class ToASGI:
         elif kind == "lifespan":
             await self._lifespan(scope, receive, send)
         elif kind == "websocket":
-            # pyre-spec upgrades need the raw connection, which ASGI does not give: refuse (403).
-            await receive()
-            await send({"type": "websocket.close", "code": 1000})
+            await self._websocket(scope, receive, send)
         else:
             raise ASGIProtocolError(f"unsupported ASGI scope type {kind!r}")
 
@@ -93,6 +93,25 @@ class ToASGI:
         except RequestBodyTooLarge:
             response = Response(413, [(b"content-type", b"text/plain; charset=utf-8")], b"Content Too Large")
         await send_response(request, response, send, extensions)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The handshake as a GET request with a ``pyre.websocket`` session in its extensions: ASGI
+        gives no raw bytes, so the session is the connection (spec section 9.5)."""
+        if (await receive())["type"] != "websocket.connect":
+            return
+        extensions = scope.get("extensions") or _NO_EXTENSIONS
+        info = self.server_info(extensions)
+        info = ServerInfo(info.name, info.spec_version, info.extensions | {EXT_WEBSOCKET})
+        scheme = "https" if scope.get("scheme") == "wss" else "http"
+        request = ASGIRequest(
+            {**scope, "method": "GET", "scheme": scheme}, receive, send, self.state, info, extensions
+        )
+        session = ASGIWebSocketSession(receive, send)
+        request.extensions = {EXT_WEBSOCKET: session}
+        try:
+            await self.app(request)  # its response is ignored: the session was the answer
+        finally:
+            await session.finish()
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.get("state")

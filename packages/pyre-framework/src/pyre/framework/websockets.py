@@ -51,7 +51,8 @@ INTERNAL_ERROR: Final = 1011
 _ENDS_ITERATION: Final = frozenset({NORMAL, 1001, 1005})
 """Close codes that end ``iter_*`` quietly: a normal close, going away, no status."""
 
-_CONNECTING, _ACCEPTED, _DENIED = 0, 1, 2
+_CONNECTING, _ACCEPTED, _DENIED, _CLOSED = 0, 1, 2, 3
+"""Phases of the handshake; ``_CLOSED`` only on a server's session (the codec's state says it otherwise)."""
 
 
 class WebSocketDisconnect(Exception):
@@ -94,10 +95,24 @@ class WebSocket(Request):
     """One WebSocket connection as its handler sees it; also the handshake ``Request``
     (``headers``, ``path_params``, ``query``, ``cookies``, ``url``, ``app``)."""
 
-    __slots__ = ("max_message", "_phase", "_answer", "_stream", "_connection", "_close_code", "_close_reason")
+    __slots__ = (
+        "max_message",
+        "_phase",
+        "_answer",
+        "_stream",
+        "_connection",
+        "_close_code",
+        "_close_reason",
+        "_server_session",
+    )
 
     def __init__(
-        self, spec_request: pyre.spec.Request, *, app: Any = None, max_message: int = MAX_MESSAGE
+        self,
+        spec_request: pyre.spec.Request,
+        *,
+        app: Any = None,
+        max_message: int = MAX_MESSAGE,
+        session: pyre.spec.WebSocketSession | None = None,
     ) -> None:
         super().__init__(spec_request, app=app)
         self.max_message = max_message
@@ -110,6 +125,8 @@ class WebSocket(Request):
         self._connection = Connection(ConnectionType.SERVER)
         self._close_code = ABNORMAL
         self._close_reason = ""
+        self._server_session = session
+        """The server's ``pyre.websocket`` session: then the server does the framing, not wsproto."""
 
     @property
     def subprotocols(self) -> list[str]:
@@ -119,6 +136,9 @@ class WebSocket(Request):
     @property
     def close_code(self) -> int | None:
         """The close code once the connection is closing or closed, else None."""
+        session = self._server_session
+        if session is not None:
+            return self._close_code if self._phase == _CLOSED else session.close_code
         return self._close_code if self._connection.state is not ConnectionState.OPEN else None
 
     # -- the handshake ------------------------------------------------------------------------------
@@ -130,6 +150,11 @@ class WebSocket(Request):
             raise FrameworkError("accept() after the handshake was answered")
         if subprotocol is not None and subprotocol not in self.subprotocols:
             raise FrameworkError(f"the client did not offer the subprotocol {subprotocol!r}")
+        extra = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        if self._server_session is not None:
+            await self._server_session.accept(subprotocol, extra)
+            self._phase = _ACCEPTED
+            return
         key = self.headers.get("sec-websocket-key", "").encode("ascii")
         answer = [
             (b"upgrade", b"websocket"),
@@ -145,7 +170,7 @@ class WebSocket(Request):
         if agreed is not None:
             answer.append((b"sec-websocket-extensions", agreed))
             self._connection = Connection(ConnectionType.SERVER, extensions=[deflate])
-        answer.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers)
+        answer.extend(extra)
         self._phase = _ACCEPTED
         self._answer.set_result(answer)
         await asyncio.shield(self._stream)
@@ -154,6 +179,8 @@ class WebSocket(Request):
 
     async def receive(self) -> str | bytes:
         """The next message; raises ``WebSocketDisconnect`` once the connection is closed."""
+        if self._server_session is not None:
+            return await self._receive_from(self._server_session)
         stream = self._open_stream()
         parts: list[Any] = []
         size = 0
@@ -179,6 +206,22 @@ class WebSocket(Request):
                 hint = error.event_hint
                 assert isinstance(hint, CloseConnection)
                 await self._fail(hint.code, hint.reason or "")
+
+    async def _receive_from(self, session: pyre.spec.WebSocketSession) -> str | bytes:
+        if self._phase == _CONNECTING:
+            raise FrameworkError("the WebSocket is not accepted yet")
+        message = await session.receive()
+        if message is None:
+            code = session.close_code
+            raise WebSocketDisconnect(1005 if code is None else code, session.close_reason)
+        # A str is at most 4 bytes a character: encode only one that might be over the limit.
+        if len(message) > self.max_message or (
+            isinstance(message, str)
+            and len(message) * 4 > self.max_message
+            and len(message.encode()) > self.max_message
+        ):
+            await self._fail(MESSAGE_TOO_BIG, "message too big")
+        return message
 
     async def receive_text(self) -> str:
         message = await self.receive()
@@ -213,22 +256,25 @@ class WebSocket(Request):
     # -- sending ------------------------------------------------------------------------------------
 
     async def send_text(self, data: str) -> None:
-        self._open_stream()
-        await self._send(TextMessage(data=data))
+        await self._send(data)
 
     async def send_bytes(self, data: bytes) -> None:
-        self._open_stream()
-        await self._send(BytesMessage(data=bytes(data)))
+        await self._send(bytes(data))
 
     async def send_json(self, data: Any) -> None:
         """``data`` as JSON in a text message."""
-        self._open_stream()
-        await self._send(TextMessage(data=orjson.dumps(data).decode()))
+        await self._send(orjson.dumps(data).decode())
 
     async def close(self, code: int = NORMAL, reason: str = "") -> None:
         """Start the closing handshake; before ``accept()``, refuse the handshake with 403."""
         if self._phase == _CONNECTING:
             self._phase = _DENIED
+            return
+        session = self._server_session
+        if session is not None:
+            if self._phase == _ACCEPTED and session.close_code is None:
+                self._phase, self._close_code, self._close_reason = _CLOSED, code, reason
+                await session.close(code, reason)
             return
         if self._connection.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             self._close_code, self._close_reason = code, reason
@@ -241,10 +287,24 @@ class WebSocket(Request):
             raise FrameworkError("the WebSocket is not accepted yet")
         return self._stream.result()
 
-    async def _send(self, event: Event) -> None:
-        if self._connection.state is not ConnectionState.OPEN:
+    async def _send(self, message: str | bytes) -> None:
+        session = self._server_session
+        if session is None:
+            self._open_stream()
+            if self._connection.state is not ConnectionState.OPEN:
+                raise WebSocketDisconnect(self._close_code, self._close_reason)
+            event = TextMessage(data=message) if isinstance(message, str) else BytesMessage(data=message)
+            await self._write(event)
+            return
+        if self._phase == _CONNECTING:
+            raise FrameworkError("the WebSocket is not accepted yet")
+        if self._phase == _CLOSED:
             raise WebSocketDisconnect(self._close_code, self._close_reason)
-        await self._write(event)
+        try:
+            await session.send(message)
+        except pyre.spec.ClientDisconnected:
+            code = session.close_code
+            raise WebSocketDisconnect(ABNORMAL if code is None else code, session.close_reason) from None
 
     async def _write(self, event: Event) -> None:
         try:
@@ -277,7 +337,12 @@ class WebSocket(Request):
 
     async def serve(self, handler: Awaitable[Any]) -> pyre.spec.Response:
         """Run ``handler`` (the endpoint's coroutine) until it accepts, and answer the handshake:
-        101 with the connection for the handler, or 403 when it returned or closed before accepting."""
+        101 with the connection for the handler, or 403 when it returned or closed before accepting.
+
+        On a server's session the handler is simply awaited: the server answers the handshake when
+        it accepts, and ignores the response returned after that (spec section 9.5)."""
+        if self._server_session is not None:
+            return await self._serve_session(handler)
         task = asyncio.ensure_future(handler)
         try:
             await asyncio.wait((task, self._answer), return_when=asyncio.FIRST_COMPLETED)
@@ -289,7 +354,22 @@ class WebSocket(Request):
                 101, self._answer.result(), upgrade=lambda stream: self._run(stream, task)
             )
         task.result()  # what the handler raised before accepting answers the handshake
-        return pyre.spec.Response(403, [(b"content-type", b"text/plain")], b"WebSocket refused")
+        return _refused()
+
+    async def _serve_session(self, handler: Awaitable[Any]) -> pyre.spec.Response:
+        try:
+            await handler
+        except WebSocketDisconnect:
+            pass
+        except BaseException:
+            if self._phase == _ACCEPTED:
+                with contextlib.suppress(pyre.spec.ClientDisconnected):
+                    await self.close(INTERNAL_ERROR)
+            raise
+        if self._phase == _CONNECTING or self._phase == _DENIED:
+            return _refused()
+        await self.close(NORMAL)
+        return pyre.spec.Response(200)
 
     async def _run(self, stream: pyre.spec.ByteStream, task: asyncio.Future[Any]) -> None:
         """The upgrade handler: the connection is the handler's until it returns, then close it."""
@@ -329,10 +409,14 @@ class WebSocketEndpoint(Endpoint):
     async def respond(
         self, spec: pyre.spec.Request, request: Request | None, values: list[Any]
     ) -> pyre.spec.Response:
-        refusal = handshake_refusal(spec)
-        if refusal is not None:
-            return refusal
-        ws = WebSocket(spec, app=self.app)
+        session: Any = None
+        if spec.server_info.supports(pyre.spec.EXT_WEBSOCKET):
+            session = spec.extensions.get(pyre.spec.EXT_WEBSOCKET)
+        if session is None:
+            refusal = handshake_refusal(spec)
+            if refusal is not None:
+                return refusal
+        ws = WebSocket(spec, app=self.app, session=session)
         if request is not None and hasattr(request, "_session"):
             ws._session = request._session
         ws.path_params = dict(zip(self.path_names, values, strict=True))
@@ -340,7 +424,13 @@ class WebSocketEndpoint(Endpoint):
             args, kwargs = await self.plan.bind(ws)
             return await ws.serve(self.call(*args, **kwargs))
         except Exception as exc:
+            if ws._phase != _CONNECTING and ws._phase != _DENIED:
+                raise  # after accept it is no HTTP error: the server logs it (PYRE-ERR-5)
             return await self.app._handle_error(exc, spec, ws)
+
+
+def _refused() -> pyre.spec.Response:
+    return pyre.spec.Response(403, [(b"content-type", b"text/plain")], b"WebSocket refused")
 
 
 def _tokens(values: Iterable[str]) -> list[str]:

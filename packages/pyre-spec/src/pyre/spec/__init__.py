@@ -39,6 +39,8 @@ from ._version import EXT_TLS as EXT_TLS
 from ._version import EXT_UPGRADE as EXT_UPGRADE
 from ._version import SPEC_VERSION as SPEC_VERSION
 from ._version import ServerInfo as ServerInfo
+from ._websocket import EXT_WEBSOCKET as EXT_WEBSOCKET
+from ._websocket import WebSocketSession as WebSocketSession
 
 __all__ = [
     "Address",
@@ -50,6 +52,7 @@ __all__ = [
     "EXT_SENDFILE",
     "EXT_TLS",
     "EXT_UPGRADE",
+    "EXT_WEBSOCKET",
     "FileBody",
     "FileBodyReader",
     "FileTooShort",
@@ -68,6 +71,7 @@ __all__ = [
     "TOKEN_REGEX",
     "Trailers",
     "UpgradeHandler",
+    "WebSocketSession",
     "__version__",
     "decode_path",
     "is_field_value",
