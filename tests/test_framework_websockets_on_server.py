@@ -288,6 +288,40 @@ def _handshake(address: str, extra: bytes) -> bytes:
         return sock.recv(4096)
 
 
+def _after_handshake(address: str, frame: bytes) -> bytes:
+    """Open /echo by hand, send ``frame``, and return what the server writes until it closes."""
+    host, port = address.split(":")
+    with socket.create_connection((host, int(port)), timeout=HANG_GUARD) as sock:
+        sock.sendall(
+            b"GET /echo HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n"
+            b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n"
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 101")
+        sock.sendall(frame)
+        received = answer.partition(b"\r\n\r\n")[2]
+        while chunk := sock.recv(4096):
+            received += chunk
+        return received
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (b"\x81\x02hi", 1002),  # a client frame must be masked
+        (b"\x81\x82\x00\x00\x00\x00\xff\xfe", 1007),  # text that is not UTF-8
+        (b"\x89\xfe\x00\x7e\x00\x00\x00\x00" + b"x" * 126, 1002),  # a ping over 125 bytes
+    ],
+)
+async def test_protocol_violation_fails_the_connection_with_its_code(frame: bytes, code: int) -> None:
+    async with serving() as (address, _):
+        received = await asyncio.to_thread(_after_handshake, address, frame)
+        assert received[:1] == b"\x88"  # a Close frame, unmasked
+        assert int.from_bytes(received[2:4], "big") == code
+
+
 @pytest.mark.parametrize(
     ("extra", "status_line", "header"),
     [

@@ -30,7 +30,7 @@ from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Event, Message, Ping, TextMessage
 from wsproto.extensions import PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError, generate_accept_token
+from wsproto.utilities import LocalProtocolError, generate_accept_token
 
 import pyre.spec
 
@@ -185,27 +185,24 @@ class WebSocket(Request):
         parts: list[Any] = []
         size = 0
         while True:
-            try:
-                for event in self._connection.events():
-                    if isinstance(event, Message):
-                        parts.append(event.data)
-                        size += len(event.data)
-                        if size > self.max_message:
-                            await self._fail(MESSAGE_TOO_BIG, "message too big")
-                        if event.message_finished:
-                            return "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)
-                    elif isinstance(event, Ping):
-                        await self._write(event.response())
-                    elif isinstance(event, CloseConnection):
-                        await self._closed_by_client(event)
-                if self._connection.state is ConnectionState.CLOSED:
-                    raise WebSocketDisconnect(self._close_code, self._close_reason)
-                data = await stream.read()
-                self._connection.receive_data(data or None)
-            except RemoteProtocolError as error:
-                hint = error.event_hint
-                assert isinstance(hint, CloseConnection)
-                await self._fail(hint.code, hint.reason or "")
+            for event in self._connection.events():
+                if isinstance(event, Message):
+                    parts.append(event.data)
+                    size += len(event.data)
+                    if size > self.max_message:
+                        await self._fail(MESSAGE_TOO_BIG, "message too big")
+                    if event.message_finished:
+                        return "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)
+                elif isinstance(event, Ping):
+                    await self._write(event.response())
+                elif isinstance(event, CloseConnection):
+                    if self._connection.state is ConnectionState.OPEN:
+                        await self._fail_connection(event)
+                    await self._closed_by_client(event)
+            if self._connection.state is ConnectionState.CLOSED:
+                raise WebSocketDisconnect(self._close_code, self._close_reason)
+            data = await stream.read()
+            self._connection.receive_data(data or None)
 
     async def _receive_from(self, session: pyre.spec.WebSocketSession) -> str | bytes:
         if self._phase == _CONNECTING:
@@ -324,6 +321,15 @@ class WebSocket(Request):
         with contextlib.suppress(WebSocketDisconnect, LocalProtocolError):
             await self.close(code, reason)
         raise WebSocketDisconnect(code, reason)
+
+    async def _fail_connection(self, event: CloseConnection) -> NoReturn:
+        """No Close frame came: this is how wsproto reports a frame that breaks RFC 6455.  Fail the
+        connection (section 7.1.7): tell the client why, and wait for no closing handshake."""
+        reason = event.reason or ""
+        with contextlib.suppress(WebSocketDisconnect):
+            await self.close(event.code, reason)
+        self._connection.receive_data(None)
+        raise WebSocketDisconnect(event.code, reason)
 
     async def _iterate(self, receive: Callable[[], Awaitable[Any]]) -> AsyncIterator[Any]:
         while True:
