@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyre.asgi import from_asgi, to_asgi
-from pyre.asgi._websocket import unmask
 from pyre.spec import Request, Response
 from pyre.spec.testing import Driver
 
@@ -67,10 +66,3 @@ async def test_request_body_through_to_asgi_of_from_asgi(parts: list[bytes]) -> 
     headers = [(b"host", b"example.com"), (b"transfer-encoding", b"chunked")]
     await to_asgi(from_asgi(app))(http_scope(method="POST", headers=headers), server.receive, server.send)
     assert server.body() == b"".join(parts)
-
-
-@given(payload=st.binary(max_size=300), mask=st.binary(min_size=4, max_size=4))
-def test_unmask_is_rfc6455_xor(payload: bytes, mask: bytes) -> None:
-    expected = bytes(octet ^ mask[index % 4] for index, octet in enumerate(payload))
-    assert unmask(payload, mask) == expected
-    assert unmask(expected, mask) == payload

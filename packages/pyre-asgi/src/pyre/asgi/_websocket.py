@@ -4,9 +4,10 @@ The opening handshake is an HTTP request that the ASGI app answers with
 ``websocket.accept`` (101 Switching Protocols, then ``Response.upgrade`` runs
 on the raw ``ByteStream``), ``websocket.close`` (403) or, with the
 ``websocket.http.response`` extension, any HTTP response.  After the upgrade
-this module is the WebSocket endpoint: it reads frames (section 5), answers
-pings, reassembles fragmented messages, checks UTF-8, and carries out the
-closing handshake (section 7).  The app's coroutine keeps running in the
+this module is the WebSocket endpoint: ``wsproto`` (the codebase's one RFC 6455
+codec, sans-IO) parses frames (section 5), reassembles fragmented messages and
+checks UTF-8; this module answers pings, limits message size and carries out
+the closing handshake (section 7).  The app's coroutine keeps running in the
 server's task, stepped by ``drive`` as for HTTP.
 """
 
@@ -15,9 +16,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import struct
 from collections.abc import Mapping
 from typing import Any, Final
+
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
+from wsproto.frame_protocol import CloseReason
 
 from pyre.spec import EXT_TLS, ByteStream, ClientDisconnected, Request, Response
 
@@ -33,20 +37,10 @@ GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_MESSAGE: Final = 16 * 1024 * 1024
 CLOSE_TIMEOUT: Final = 5.0
 
-# Opcodes (section 5.2).
-CONTINUATION: Final = 0x0
-TEXT: Final = 0x1
-BINARY: Final = 0x2
-CLOSE: Final = 0x8
-PING: Final = 0x9
-PONG: Final = 0xA
-
 # Close codes (section 7.4.1).
 NORMAL: Final = 1000
-PROTOCOL_ERROR: Final = 1002
 NO_STATUS: Final = 1005
 ABNORMAL: Final = 1006
-INVALID_DATA: Final = 1007
 TOO_BIG: Final = 1009
 INTERNAL_ERROR: Final = 1011
 
@@ -93,33 +87,6 @@ def handshake_error(request: Request) -> Response | None:
     return None
 
 
-def encode_frame(opcode: int, payload: bytes) -> bytes:
-    """One final, unmasked frame: a server never masks (section 5.1)."""
-    length = len(payload)
-    if length < 126:
-        head = struct.pack("!BB", 0x80 | opcode, length)
-    elif length < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 126, length)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 127, length)
-    return head + payload
-
-
-def encode_close(code: int, reason: str = "") -> bytes:
-    if code == NO_STATUS:
-        return encode_frame(CLOSE, b"")
-    return encode_frame(CLOSE, struct.pack("!H", code) + reason.encode()[:123])
-
-
-def unmask(payload: bytes, mask: bytes) -> bytes:
-    """Section 5.3: octet i of the payload is XORed with octet i MOD 4 of the masking key."""
-    if not payload:
-        return payload
-    repeated = (mask * (len(payload) // 4 + 1))[: len(payload)]
-    value = int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")
-    return value.to_bytes(len(payload), "big")
-
-
 class FrameError(Exception):
     """The client broke RFC 6455; ``code`` is the close code to answer with."""
 
@@ -127,61 +94,6 @@ class FrameError(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
-
-
-class FrameReader:
-    """Frames from the client's side of a ByteStream (section 5.2)."""
-
-    def __init__(self, stream: ByteStream, max_size: int) -> None:
-        self.stream = stream
-        self.buffer = bytearray()
-        self.max_size = max_size
-
-    async def _take(self, count: int) -> bytes:
-        while len(self.buffer) < count:
-            data = await self.stream.read()
-            if not data:
-                raise EOFError
-            self.buffer += data
-        taken = bytes(self.buffer[:count])
-        del self.buffer[:count]
-        return taken
-
-    async def frame(self) -> tuple[bool, int, bytes]:
-        """``(fin, opcode, payload)`` of the next frame, unmasked."""
-        first, second = await self._take(2)
-        fin = bool(first & 0x80)
-        if first & 0x70:
-            raise FrameError(PROTOCOL_ERROR, "reserved bits set without a negotiated extension")
-        opcode = first & 0x0F
-        if not second & 0x80:
-            raise FrameError(PROTOCOL_ERROR, "client frames must be masked")
-        length = second & 0x7F
-        if length == 126:
-            (length,) = struct.unpack("!H", await self._take(2))
-        elif length == 127:
-            (length,) = struct.unpack("!Q", await self._take(8))
-        if opcode >= CLOSE and (length > 125 or not fin):
-            raise FrameError(PROTOCOL_ERROR, "control frames are short and not fragmented")
-        if length > self.max_size:
-            raise FrameError(TOO_BIG, "message too big")
-        mask = await self._take(4)
-        return fin, opcode, unmask(await self._take(length), mask)
-
-
-def parse_close(payload: bytes) -> tuple[int, str]:
-    """Code and reason of a Close frame (section 5.5.1)."""
-    if not payload:
-        return NO_STATUS, ""
-    if len(payload) == 1:
-        raise FrameError(PROTOCOL_ERROR, "close payload of one byte")
-    (code,) = struct.unpack("!H", payload[:2])
-    if code < 1000 or code in (1004, NO_STATUS, ABNORMAL, 1015) or 1016 <= code < 3000 or code >= 5000:
-        raise FrameError(PROTOCOL_ERROR, f"invalid close code {code}")
-    try:
-        return code, payload[2:].decode()
-    except UnicodeDecodeError:
-        raise FrameError(INVALID_DATA, "close reason is not UTF-8") from None
 
 
 def websocket_scope(request: Request, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
@@ -239,7 +151,7 @@ class WebSocketSession(AppStepper):
         "parts",
         "settled",
         "stream",
-        "reader",
+        "connection",
         "close_code",
         "close_reason",
         "sent_close",
@@ -259,7 +171,7 @@ class WebSocketSession(AppStepper):
         self.settled: asyncio.Future[None] | None = None
         """Done once the handshake is settled: the connection open, or never to be."""
         self.stream: ByteStream | None = None
-        self.reader: FrameReader | None = None
+        self.connection = Connection(ConnectionType.SERVER)
         self.close_code = ABNORMAL
         self.close_reason = ""
         self.sent_close = False
@@ -294,7 +206,6 @@ class WebSocketSession(AppStepper):
     async def run(self, stream: ByteStream) -> None:
         """``Response.upgrade``: be the WebSocket endpoint until the app and the closing handshake end."""
         self.stream = stream
-        self.reader = FrameReader(stream, self.max_size)
         self.phase = OPEN
         self._settle()
         try:
@@ -320,10 +231,8 @@ class WebSocketSession(AppStepper):
             await stream.close()
 
     async def _until_peer_closes(self) -> None:
-        assert self.reader is not None
         while True:
-            _, opcode, _ = await self.reader.frame()
-            if opcode == CLOSE:
+            if isinstance(await self._event(), CloseConnection):
                 return
 
     # -- the app's side -----------------------------------------------------------------------------
@@ -351,49 +260,45 @@ class WebSocketSession(AppStepper):
     def _disconnect_message(self) -> Message:
         return {"type": "websocket.disconnect", "code": self.close_code, "reason": self.close_reason}
 
-    async def _next_message(self) -> Message:
-        assert self.reader is not None
+    async def _event(self) -> Event:
+        """The client's next WebSocket event, reading the stream as wsproto needs; ``EOFError`` at its end."""
         assert self.stream is not None
-        fragments: list[bytes] = []
-        size = 0
-        kind = None
+        connection = self.connection
         while True:
-            fin, opcode, payload = await self.reader.frame()
-            if opcode == PING:
-                await self.stream.write(encode_frame(PONG, payload))
-                continue
-            if opcode == PONG:
-                continue
-            if opcode == CLOSE:
-                code, reason = parse_close(payload)
-                self.close_code, self.close_reason = code, reason
+            for event in connection.events():
+                return event
+            data = await self.stream.read()
+            if not data:
+                raise EOFError
+            connection.receive_data(data)
+
+    async def _next_message(self) -> Message:
+        assert self.stream is not None
+        parts: list[Any] = []
+        size = 0
+        while True:
+            event = await self._event()
+            if isinstance(event, Ping):
+                await self.stream.write(self.connection.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                if self.connection.state is ConnectionState.OPEN:
+                    # No Close frame came: this is how wsproto reports a frame that breaks RFC 6455.
+                    raise FrameError(event.code, event.reason or "")
+                self.close_code, self.close_reason = event.code, event.reason or ""
                 if not self.sent_close:
                     # Section 5.5.1: answer a Close with a Close, echoing the code.
-                    await self._write_close(code, "")
+                    await self._write_close(event.code, "")
                 self.phase = CLOSED
                 return self._disconnect_message()
-            if opcode == CONTINUATION:
-                if kind is None:
-                    raise FrameError(PROTOCOL_ERROR, "continuation frame without a message to continue")
-            elif opcode in (TEXT, BINARY):
-                if kind is not None:
-                    raise FrameError(PROTOCOL_ERROR, "new message inside a fragmented one")
-                kind = opcode
-            else:
-                raise FrameError(PROTOCOL_ERROR, f"unknown opcode {opcode}")
-            size += len(payload)
-            if size > self.max_size:
-                raise FrameError(TOO_BIG, "message too big")
-            fragments.append(payload)
-            if fin:
-                break
-        data = b"".join(fragments)
-        if kind == BINARY:
-            return {"type": "websocket.receive", "bytes": data, "text": None}
-        try:
-            return {"type": "websocket.receive", "bytes": None, "text": data.decode()}
-        except UnicodeDecodeError:
-            raise FrameError(INVALID_DATA, "text message is not UTF-8") from None
+            elif isinstance(event, (TextMessage, BytesMessage)):
+                size += len(event.data)
+                if size > self.max_size:
+                    raise FrameError(TOO_BIG, "message too big")
+                parts.append(event.data)
+                if event.message_finished:
+                    if isinstance(event, BytesMessage):
+                        return {"type": "websocket.receive", "bytes": b"".join(parts), "text": None}
+                    return {"type": "websocket.receive", "bytes": None, "text": "".join(parts)}
 
     async def _fail(self, code: int, reason: str) -> None:
         """Section 7.1.7: fail the connection, telling the client why when possible."""
@@ -435,12 +340,12 @@ class WebSocketSession(AppStepper):
             if kind == "websocket.send":
                 text = message.get("text")
                 if text is not None:
-                    await self._write(encode_frame(TEXT, text.encode()))
+                    await self._write(self.connection.send(TextMessage(data=text)))
                 else:
                     data = message.get("bytes")
                     if type(data) is not bytes:
                         data = body_bytes(data, kind)
-                    await self._write(encode_frame(BINARY, data))
+                    await self._write(self.connection.send(BytesMessage(data=data)))
                 return
             if kind == "websocket.close":
                 await self._write_close(message.get("code", NORMAL), message.get("reason") or "")
@@ -477,4 +382,6 @@ class WebSocketSession(AppStepper):
 
     async def _write_close(self, code: int, reason: str) -> None:
         self.sent_close = True
-        await self._write(encode_close(code, reason))
+        # wsproto sends no code for "no status" (section 7.1.5) when given its own constant.
+        closing = CloseReason.NO_STATUS_RCVD if code == NO_STATUS else code
+        await self._write(self.connection.send(CloseConnection(code=closing, reason=reason)))
