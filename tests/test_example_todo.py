@@ -16,9 +16,6 @@ import importlib.util
 import pathlib
 import shutil
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from types import ModuleType
@@ -28,6 +25,7 @@ import httpx
 import pytest
 import uvicorn
 import websockets
+from asgi_apps.servers import serve
 
 from pyre.asgi import to_asgi
 from pyre.server import Config, Server
@@ -241,33 +239,17 @@ async def test_openapi_document_codes_schema_and_security(served: Served) -> Non
     assert session in document["components"]["securitySchemes"].values()
 
 
-def test_pyre_serve_runs_it_from_the_examples_directory() -> None:
+def test_pyre_serve_runs_it_from_the_examples_directory(tmp_path: pathlib.Path) -> None:
     """``cd examples && pyre serve todo:app``: the command a reader of the example types."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "pyre.server", "todo:app", "--port", str(port), "--no-access-log"]
-    process = subprocess.Popen(command, cwd=EXAMPLES, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=HANG_GUARD) as client:
-            for _ in range(int(HANG_GUARD / 0.1)):
-                assert process.poll() is None, process.communicate()[0].decode(errors="replace")
-                try:
-                    hello = client.get("/static/hello.txt")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            else:
-                pytest.fail("pyre serve todo:app did not answer")
-            assert (hello.status_code, hello.content) == (
-                200,
-                (EXAMPLES / "static" / "hello.txt").read_bytes(),
-            )
-            assert client.post("/todos", json={"title": "x"}).status_code == 401
-            assert client.post("/login/ada").status_code == 200
-            assert client.post("/todos", json={"title": "x"}).status_code == 201
-    finally:
-        process.terminate()
-        process.wait(HANG_GUARD)
-        if process.stdout is not None:
-            process.stdout.close()
+    with serve("pyre", "todo:app", tmp_path, cwd=EXAMPLES) as running:
+        hello = running.request("GET", "/static/hello.txt")
+        assert (hello.status, hello.body) == (200, (EXAMPLES / "static" / "hello.txt").read_bytes())
+        json = {"content-type": "application/json"}
+        assert running.request("POST", "/todos", headers=json, body=b'{"title": "x"}').status == 401
+        login = running.request("POST", "/login/ada")
+        session = (login.header("set-cookie") or "").split(";")[0]
+        assert session.startswith("session=")
+        created = running.request(
+            "POST", "/todos", headers={**json, "cookie": session}, body=b'{"title": "x"}'
+        )
+        assert (created.status, created.body) == (201, b'{"title":"x","id":1,"done":false}')

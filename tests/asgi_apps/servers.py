@@ -85,8 +85,14 @@ class Running:
 
 
 @contextlib.contextmanager
-def serve(server: str, target: str, log_dir: pathlib.Path, options: Sequence[str] = ()) -> Iterator[Running]:
-    """Run ``server`` on ``target`` (with more command-line ``options``) until the block ends.
+def serve(
+    server: str,
+    target: str,
+    log_dir: pathlib.Path,
+    options: Sequence[str] = (),
+    cwd: pathlib.Path = TESTS_DIR,
+) -> Iterator[Running]:
+    """Run ``server`` on ``target`` (with more command-line ``options``, in ``cwd``) until the block ends.
 
     Waits until it answers HTTP first.
     """
@@ -102,7 +108,7 @@ def serve(server: str, target: str, log_dir: pathlib.Path, options: Sequence[str
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=environment,
-            cwd=TESTS_DIR,
+            cwd=cwd,
         )
     running = Running(server, port, process, log)
     try:
