@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pyre import framework
-from pyre.framework import App, HTTPException, WebSocket, WebSocketDisconnect
+from pyre.framework import App, Depends, HTTPException, WebSocket, WebSocketDisconnect
 from pyre.framework.exceptions import FrameworkError, RouteError
 from pyre.framework.testing import AsyncTestClient, TestClient, WebSocketRefused
 
@@ -214,3 +214,16 @@ def test_a_sync_websocket_handler_is_refused_at_registration() -> None:
     with pytest.raises(RouteError, match="coroutine function"):
         app.add_blueprint(Sync())
     assert app.router.registrations == []
+
+
+def test_dependencies_in_a_websocket_handler_are_refused_at_registration() -> None:
+    def provider() -> int:
+        return 1
+
+    class WithDepends(framework.Blueprint):
+        @framework.websocket("/depends")
+        async def handler(self, ws: WebSocket, value: int = Depends(provider)) -> None: ...
+
+    app = App()
+    with pytest.raises(RouteError, match="no Depends"):
+        app.add_blueprint(WithDepends())

@@ -410,6 +410,8 @@ class WebSocketEndpoint(Endpoint):
     def prepare(self) -> None:
         if not self.is_async:
             raise RouteError(f"{self.name}: a WebSocket handler must be a coroutine function")
+        if self.plan.scoped:
+            raise RouteError(f"{self.name}: a WebSocket handler takes no Depends or BackgroundTasks (yet)")
         super().prepare()
 
     async def respond(
