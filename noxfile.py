@@ -130,6 +130,8 @@ def typecheck(session: nox.Session) -> None:
     sources = ":".join(f"{package_dir(name)}/src" for name in PACKAGES)
     modules = [arg for name in PACKAGES for arg in ("-p", f"pyre.{name}")]
     session.run("mypy", "--strict", *modules, env={"MYPYPATH": sources})
+    # What users write against the public API type-checks too (tests/typing: checked, not run).
+    session.run("mypy", "--strict", "tests/typing", env={"MYPYPATH": sources})
 
 
 def make_package_tests(name: str) -> None:

@@ -49,8 +49,17 @@ if TYPE_CHECKING:
     from .requests import Request
 
 
-class Depends:
-    """The default of a parameter filled by calling ``provider``: ``store: Store = Depends(transaction)``."""
+def Depends(provider: Callable[..., Any], *, use_cache: bool = True) -> Any:
+    """The default of a parameter filled by calling ``provider``: ``store: Store = Depends(transaction)``.
+
+    Typed ``Any``, as FastAPI's is, so that the default type-checks against the
+    parameter's annotation (``user: str = Depends(current_user)``) under ``mypy --strict``.
+    """
+    return Dependency(provider, use_cache=use_cache)
+
+
+class Dependency:
+    """What ``Depends(provider)`` returns: the provider, and whether its value is cached per request."""
 
     __slots__ = ("provider", "use_cache")
 
@@ -67,11 +76,11 @@ class Depends:
 
 
 class Provider:
-    """A ``Depends`` compiled for one endpoint: what to call, with which plan, and how."""
+    """A ``Dependency`` compiled for one endpoint: what to call, with which plan, and how."""
 
     __slots__ = ("key", "call", "plan", "use_cache", "_enter")
 
-    def __init__(self, depends: Depends, call: Callable[..., Any], plan: Plan) -> None:
+    def __init__(self, depends: Dependency, call: Callable[..., Any], plan: Plan) -> None:
         self.key = depends.provider
         """The provider as declared: the cache key, and what an override replaces."""
         self.call = call

@@ -44,7 +44,7 @@ import pyre.spec
 
 from .background import BackgroundTasks
 from .convertors import Converter, converter_for, is_model
-from .dependencies import Depends, Provider, Scope
+from .dependencies import Dependency, Provider, Scope
 from .exceptions import ConverterError, RequestValidationError, RouteError
 from .requests import Request
 
@@ -329,12 +329,12 @@ def _annotated(handler: Callable[..., Any]) -> Any:
     return type(handler).__call__
 
 
-def _depends_of(signature_parameter: inspect.Parameter, annotation: Any) -> Depends | None:
+def _depends_of(signature_parameter: inspect.Parameter, annotation: Any) -> Dependency | None:
     """The parameter's ``Depends``: its default, or in its ``Annotated`` metadata."""
     default = signature_parameter.default
-    found = [default] if isinstance(default, Depends) else []
+    found = [default] if isinstance(default, Dependency) else []
     if typing.get_origin(annotation) is typing.Annotated:
-        found += [item for item in typing.get_args(annotation)[1:] if isinstance(item, Depends)]
+        found += [item for item in typing.get_args(annotation)[1:] if isinstance(item, Dependency)]
     if len(found) > 1:
         raise RouteError(f"parameter {signature_parameter.name!r} has more than one Depends")
     if found and default is not _MISSING and default is not found[0]:
@@ -346,7 +346,7 @@ def _depends_of(signature_parameter: inspect.Parameter, annotation: Any) -> Depe
 
 def _dependency(
     signature_parameter: inspect.Parameter,
-    depends: Depends,
+    depends: Dependency,
     annotation: Any,
     path_names: Sequence[str],
     overrides: Overrides,
