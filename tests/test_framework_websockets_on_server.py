@@ -226,6 +226,15 @@ async def test_permessage_deflate_negotiated_and_used() -> None:
         assert await asyncio.wait_for(client.recv(), HANG_GUARD) == "COMPRESSIBLE " * 1000
 
 
+async def test_a_compressed_bomb_closes_1009() -> None:
+    # 32 MiB of one letter is ~32 KiB deflated: refused at the 1 MiB limit while it is inflated.
+    async with serving() as (address, _), websockets.connect(f"ws://{address}/echo") as client:
+        await client.send("a" * (32 << 20))
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(client.recv(), HANG_GUARD)
+        assert client.close_code == 1009
+
+
 async def test_without_compression_offer_none_is_agreed() -> None:
     async with (
         serving() as (address, _),

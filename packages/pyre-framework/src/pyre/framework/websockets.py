@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Final, NoReturn
 
@@ -29,6 +30,7 @@ import orjson
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Event, Message, Ping, TextMessage
 from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, generate_accept_token
 
@@ -53,6 +55,50 @@ _ENDS_ITERATION: Final = frozenset({NORMAL, 1001, 1005})
 
 _CONNECTING, _ACCEPTED, _DENIED, _CLOSED = 0, 1, 2, 3
 """Phases of the handshake; ``_CLOSED`` only on a server's session (the codec's state says it otherwise)."""
+
+
+class BoundedDeflate(PerMessageDeflate):
+    """permessage-deflate that inflates no more of a message than ``max_message`` allows.
+
+    wsproto inflates each frame whole: a few kilobytes of compressed zeros become
+    megabytes in memory before any limit on the message is looked at.  Here each
+    frame is inflated with ``max_length`` set to what the message may still grow
+    by, and a message that would pass the limit closes the connection with 1009
+    at once.  (The hooks wsproto's class fills are the extension interface; the
+    fields read are its own, pinned by ``wsproto>=1.2,<2``.)
+    """
+
+    def __init__(self, max_message: int) -> None:
+        super().__init__()
+        self.max_message = max_message
+        self._inflated = 0  # of the message being received
+
+    def frame_inbound_payload_data(
+        self, proto: FrameDecoder | FrameProtocol, data: bytes
+    ) -> bytes | CloseReason:
+        if not self._inbound_compressed or not self._inbound_is_compressible:
+            return data
+        decompressor = self._decompressor
+        assert decompressor is not None  # made by frame_inbound_header for a compressed message
+        try:
+            inflated = decompressor.decompress(bytes(data), self.max_message - self._inflated + 1)
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        self._inflated += len(inflated)
+        if self._inflated > self.max_message or decompressor.unconsumed_tail:
+            return CloseReason.MESSAGE_TOO_BIG
+        return inflated
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        ends_message = fin and self._inbound_is_compressible
+        tail = super().frame_inbound_complete(proto, fin)
+        if ends_message:
+            inflated, self._inflated = self._inflated, 0
+            if isinstance(tail, bytes) and inflated + len(tail) > self.max_message:
+                return CloseReason.MESSAGE_TOO_BIG
+        return tail
 
 
 class WebSocketDisconnect(Exception):
@@ -163,7 +209,7 @@ class WebSocket(Request):
         ]
         if subprotocol is not None:
             answer.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
-        deflate = PerMessageDeflate()
+        deflate = BoundedDeflate(self.max_message)
         agreed = server_extensions_handshake(
             _tokens(self.headers.get_all("sec-websocket-extensions")), [deflate]
         )
