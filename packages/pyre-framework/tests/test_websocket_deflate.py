@@ -16,8 +16,14 @@ from pyre.framework.websockets import BoundedDeflate
 LIMIT = 1 << 20
 
 
+class Limit:
+    """What BoundedDeflate reads of its WebSocket."""
+
+    max_message = LIMIT
+
+
 def pair() -> tuple[Connection, Connection]:
-    client_deflate, server_deflate = PerMessageDeflate(), BoundedDeflate(LIMIT)
+    client_deflate, server_deflate = PerMessageDeflate(), BoundedDeflate(Limit())  # type: ignore[arg-type]
     # What the handshake would have agreed: both sides compress.
     client_deflate.finalize(client_deflate.offer())  # type: ignore[arg-type]
     server_deflate.accept(client_deflate.offer())  # type: ignore[arg-type]

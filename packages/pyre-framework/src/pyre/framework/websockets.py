@@ -58,7 +58,7 @@ _CONNECTING, _ACCEPTED, _DENIED, _CLOSED = 0, 1, 2, 3
 
 
 class BoundedDeflate(PerMessageDeflate):
-    """permessage-deflate that inflates no more of a message than ``max_message`` allows.
+    """permessage-deflate that inflates no more of a message than its WebSocket's ``max_message`` allows.
 
     wsproto inflates each frame whole: a few kilobytes of compressed zeros become
     megabytes in memory before any limit on the message is looked at.  Here each
@@ -68,9 +68,9 @@ class BoundedDeflate(PerMessageDeflate):
     fields read are its own, pinned by ``wsproto>=1.2,<2``.)
     """
 
-    def __init__(self, max_message: int) -> None:
+    def __init__(self, websocket: WebSocket) -> None:
         super().__init__()
-        self.max_message = max_message
+        self._websocket = websocket  # whose max_message, read per frame: the handler may change it
         self._inflated = 0  # of the message being received
 
     def frame_inbound_payload_data(
@@ -80,12 +80,13 @@ class BoundedDeflate(PerMessageDeflate):
             return data
         decompressor = self._decompressor
         assert decompressor is not None  # made by frame_inbound_header for a compressed message
+        limit = self._websocket.max_message
         try:
-            inflated = decompressor.decompress(bytes(data), self.max_message - self._inflated + 1)
+            inflated = decompressor.decompress(bytes(data), limit - self._inflated + 1)
         except zlib.error:
             return CloseReason.INVALID_FRAME_PAYLOAD_DATA
         self._inflated += len(inflated)
-        if self._inflated > self.max_message or decompressor.unconsumed_tail:
+        if self._inflated > limit or decompressor.unconsumed_tail:
             return CloseReason.MESSAGE_TOO_BIG
         return inflated
 
@@ -96,7 +97,7 @@ class BoundedDeflate(PerMessageDeflate):
         tail = super().frame_inbound_complete(proto, fin)
         if ends_message:
             inflated, self._inflated = self._inflated, 0
-            if isinstance(tail, bytes) and inflated + len(tail) > self.max_message:
+            if isinstance(tail, bytes) and inflated + len(tail) > self._websocket.max_message:
                 return CloseReason.MESSAGE_TOO_BIG
         return tail
 
@@ -209,7 +210,7 @@ class WebSocket(Request):
         ]
         if subprotocol is not None:
             answer.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
-        deflate = BoundedDeflate(self.max_message)
+        deflate = BoundedDeflate(self)
         agreed = server_extensions_handshake(
             _tokens(self.headers.get_all("sec-websocket-extensions")), [deflate]
         )
