@@ -64,8 +64,11 @@ def conformance_tests(
     class ConformanceTests:
         """pyre-spec server conformance: one test per case."""
 
+        # A class-scoped fixture is a classmethod: pytest 9 deprecates instance methods for it
+        # (PytestRemovedIn10Warning), and pytest 8 takes either.
         @pytest.fixture(scope="class")
-        def pyre_conformance_context(self, request: pytest.FixtureRequest) -> Iterator[Context]:
+        @classmethod
+        def pyre_conformance_context(cls, request: pytest.FixtureRequest) -> Iterator[Context]:
             ensure_registered(request.config)
             context = Context(factory, declared, timeout)
             yield context
