@@ -64,14 +64,14 @@ def content(body: HttpBody) -> bytes:
 
 
 def test_the_core_imports_no_asyncio() -> None:
-    """Once pyre.spec is loaded, a process where importing asyncio fails still loads
-    the core and parses with it: no module of the layer imports asyncio."""
+    """A process where importing asyncio fails still loads pyre.spec and the core and
+    parses with them: no module of the layer, nor of the interface it uses, imports asyncio."""
     package = Path(__file__).parents[1] / "src" / "pyre" / "server"
     script = textwrap.dedent(
         f"""
         import sys, types
-        import pyre.spec  # the interface's own imports are not the layer's
-        sys.modules["asyncio"] = None  # any further import of asyncio now raises ImportError
+        sys.modules["asyncio"] = None  # any import of asyncio now raises ImportError
+        import pyre.spec
         server = types.ModuleType("pyre.server")  # the package, without its __init__ (the Server)
         server.__path__ = [{str(package)!r}]
         sys.modules["pyre.server"] = server

@@ -11,12 +11,14 @@ all three, and a file that turns out shorter than its region is always
 
 from __future__ import annotations
 
-import asyncio
 import os
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ._errors import FileTooShort
 from ._response import FileBody
+
+if TYPE_CHECKING:
+    import asyncio
 
 CHUNK_SIZE: Final = 256 * 1024
 """The most bytes one read takes: large enough for few thread hops, small enough to bound memory."""
@@ -31,6 +33,8 @@ async def open_file_body(body: FileBody) -> FileBodyReader:
     when the region reaches past the end of the file, and ``OSError`` when the
     file cannot be opened; in both cases the descriptor is already closed.
     """
+    import asyncio  # here, not at the top: importing pyre.spec starts no event-loop machinery
+
     loop = asyncio.get_running_loop()
     if body.fd is None:
         assert body.path is not None  # FileBody takes exactly one of them
