@@ -10,25 +10,18 @@ the example's module loaded afresh from ``examples/todo.py`` in a directory hold
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import importlib.util
 import pathlib
 import shutil
-import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
 from types import ModuleType
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
+from asgi_apps.in_process import SERVERS
 from asgi_apps.servers import serve
-
-from pyre.asgi import to_asgi
-from pyre.server import Config, Server
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 HANG_GUARD = 20.0
@@ -62,36 +55,6 @@ def example(
     (tmp_path / "static" / "up").symlink_to(tmp_path, target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     return load_example(f"todo_example_{request.node.name}")
-
-
-@contextlib.asynccontextmanager
-async def on_pyre_server(app: Any) -> AsyncIterator[int]:
-    async with Server(app, Config(host="127.0.0.1", port=0, access_log=False)) as server:
-        yield server.port
-
-
-@contextlib.asynccontextmanager
-async def on_uvicorn(app: Any) -> AsyncIterator[int]:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(to_asgi(app), lifespan="on", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        async with asyncio.timeout(HANG_GUARD):
-            while not server.started:
-                assert not task.done(), task.exception()
-                await asyncio.sleep(0.02)
-        yield listener.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, HANG_GUARD)
-        listener.close()
-
-
-SERVERS: dict[str, Callable[[Any], AbstractAsyncContextManager[int]]] = {
-    "pyre-server": on_pyre_server,
-    "uvicorn": on_uvicorn,
-}
 
 
 @dataclasses.dataclass

@@ -7,50 +7,18 @@ whole response, so "after the response" is checked without any timing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import httpx
 import pytest
-import uvicorn
+from asgi_apps.in_process import SERVERS
 
-import pyre.spec
-from pyre.asgi import to_asgi
 from pyre.framework import App, BackgroundTasks, Depends, HTTPException, Request, responses
-from pyre.server import Config, Server
 
 HANG_GUARD = 30.0
 """Seconds before a test that would otherwise hang fails; never an assertion about speed."""
-
-
-@contextlib.asynccontextmanager
-async def on_pyre_server(app: pyre.spec.Application) -> AsyncIterator[str]:
-    async with Server(app, Config(host="127.0.0.1", port=0, access_log=False)) as server:
-        yield f"http://127.0.0.1:{server.port}"
-
-
-@contextlib.asynccontextmanager
-async def on_uvicorn(app: pyre.spec.Application) -> AsyncIterator[str]:
-    config = uvicorn.Config(to_asgi(app), host="127.0.0.1", port=0, lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(HANG_GUARD):
-            while not server.started:
-                assert not serving.done(), "uvicorn did not start"
-                await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, HANG_GUARD)
-
-
-SERVERS: dict[str, Callable[[pyre.spec.Application], contextlib.AbstractAsyncContextManager[str]]] = {
-    "pyre-server": on_pyre_server,
-    "uvicorn": on_uvicorn,
-}
 
 
 class Todos:
@@ -104,8 +72,8 @@ async def fail(todos: Annotated[Todos, Depends(transaction)]) -> None:
 async def test_cleanup_after_the_handler_and_the_task_after_the_response(serve: str) -> None:
     service = Todos()
     async with (
-        SERVERS[serve](service.app) as base,
-        httpx.AsyncClient(base_url=base, timeout=HANG_GUARD) as client,
+        SERVERS[serve](service.app) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=HANG_GUARD) as client,
     ):
         response = await client.post("/todos", headers={"X-User": "ada"})
         assert (response.status_code, response.json()) == (200, {"user": "ada"})
@@ -148,7 +116,10 @@ async def test_tasks_start_only_once_the_body_is_sent(serve: str) -> None:
 
     app = App()
     app.add_endpoint("/", handler)
-    async with SERVERS[serve](app) as base, httpx.AsyncClient(base_url=base, timeout=HANG_GUARD) as client:
+    async with (
+        SERVERS[serve](app) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=HANG_GUARD) as client,
+    ):
         async with client.stream("GET", "/") as response:
             received = aiter(response.aiter_raw())
             try:
@@ -168,8 +139,8 @@ async def test_tasks_start_only_once_the_body_is_sent(serve: str) -> None:
 @pytest.mark.parametrize("serve", list(SERVERS))
 async def test_shutdown_waits_for_a_pending_task(serve: str) -> None:
     service = Todos()
-    async with SERVERS[serve](service.app) as base:
-        async with httpx.AsyncClient(base_url=base, timeout=HANG_GUARD) as client:
+    async with SERVERS[serve](service.app) as port:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=HANG_GUARD) as client:
             response = await client.post("/todos", headers={"X-User": "bob"})
             assert response.status_code == 200
         assert service.log == ["begin", "handler", "end"]
@@ -193,8 +164,8 @@ async def test_a_failing_task_is_logged_and_never_reaches_the_client(
     app.add_endpoint("/", handler)
     with caplog.at_level(logging.ERROR, logger="pyre.framework"):
         async with (
-            SERVERS[serve](app) as base,
-            httpx.AsyncClient(base_url=base, timeout=HANG_GUARD) as client,
+            SERVERS[serve](app) as port,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=HANG_GUARD) as client,
         ):
             first = await client.get("/")
             second = await client.get("/")  # the same connection still answers

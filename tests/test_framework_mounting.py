@@ -11,51 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pathlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from asgi_apps import starlette_app
+from asgi_apps.in_process import SERVERS
 
-import pyre.spec
 from pyre import framework
-from pyre.asgi import from_asgi, to_asgi
+from pyre.asgi import from_asgi
 from pyre.framework import App, Request
 from pyre.framework.staticfiles import StaticFiles
-from pyre.server import Config, Server
 
 HANG_GUARD = 30.0
 """Seconds before a test that would otherwise hang fails; never an assertion about speed."""
-
-
-@contextlib.asynccontextmanager
-async def on_pyre_server(app: pyre.spec.Application) -> AsyncIterator[int]:
-    async with Server(app, Config(host="127.0.0.1", port=0, access_log=False)) as server:
-        yield server.port
-
-
-@contextlib.asynccontextmanager
-async def on_uvicorn(app: pyre.spec.Application) -> AsyncIterator[int]:
-    config = uvicorn.Config(to_asgi(app), host="127.0.0.1", port=0, lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(HANG_GUARD):
-            while not server.started:
-                assert not serving.done(), "uvicorn did not start"
-                await asyncio.sleep(0.01)
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, HANG_GUARD)
-
-
-SERVERS: dict[str, Callable[[pyre.spec.Application], contextlib.AbstractAsyncContextManager[int]]] = {
-    "pyre-server": on_pyre_server,
-    "uvicorn": on_uvicorn,
-}
 
 
 class Users(framework.Blueprint):

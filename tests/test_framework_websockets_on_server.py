@@ -12,14 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
+from asgi_apps.in_process import SERVERS
 from websockets.exceptions import ConnectionClosed
 
 from pyre import framework
-from pyre.asgi import to_asgi
 from pyre.framework import App, HTTPException, WebSocket, WebSocketDisconnect
-from pyre.server import Config, Server
 
 HANG_GUARD = 20.0
 """Seconds before a test that would otherwise hang fails; never an assertion about speed."""
@@ -105,24 +103,8 @@ async def serving(kind: str = "pyre-server") -> AsyncIterator[tuple[str, Sockets
     app = App()
     app.state.greeting = "hello"
     app.add_blueprint(blueprint)
-    if kind == "pyre-server":
-        async with Server(app, Config(host="127.0.0.1", port=0, access_log=False)) as server:
-            yield f"127.0.0.1:{server.port}", blueprint
-        return
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    on_uvicorn = uvicorn.Server(uvicorn.Config(to_asgi(app), lifespan="on", log_level="warning"))
-    task = asyncio.create_task(on_uvicorn.serve(sockets=[listener]))
-    try:
-        async with asyncio.timeout(HANG_GUARD):
-            while not on_uvicorn.started:
-                assert not task.done(), task.exception()
-                await asyncio.sleep(0.02)
-        yield f"127.0.0.1:{listener.getsockname()[1]}", blueprint
-    finally:
-        on_uvicorn.should_exit = True
-        await asyncio.wait_for(task, HANG_GUARD)
-        listener.close()
+    async with SERVERS[kind](app) as port:
+        yield f"127.0.0.1:{port}", blueprint
 
 
 @pytest.fixture(params=["pyre-server", "uvicorn"])
