@@ -29,6 +29,7 @@ EXPECTED_SPEC = {
     "SPEC_VERSION",
     "ServerInfo",
     "SpecError",
+    "STATUSES_WITHOUT_CONTENT",
     "State",
     "TOKEN_REGEX",
     "Trailers",

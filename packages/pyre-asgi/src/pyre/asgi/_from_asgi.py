@@ -46,6 +46,7 @@ from pyre.spec import (
     EXT_EARLY_HINTS,
     EXT_TLS,
     EXT_UPGRADE,
+    STATUSES_WITHOUT_CONTENT,
     ClientDisconnected,
     FileBody,
     RawHeaders,
@@ -85,7 +86,6 @@ GOAL_CHUNK: Final = 1  # buffered content, or the end of the body
 GOAL_TRAILERS: Final = 2  # the last trailers message
 GOAL_FINISH: Final = 3  # the app returned
 
-NO_CONTENT_STATUSES: Final = frozenset({204, 304})
 
 _ASGI_INFO: Final = {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION}
 
@@ -449,7 +449,7 @@ class Exchange(AppStepper):
         Then the server closing the stream unread is no sign of trouble.  Otherwise it
         is (the client left, or the head was refused) and the app is told the client left.
         """
-        return self.request.method == "HEAD" or self.status in NO_CONTENT_STATUSES
+        return self.request.method == "HEAD" or self.status in STATUSES_WITHOUT_CONTENT
 
     async def drop_body(self) -> None:
         """No content goes out (HEAD, 204, 304) to a client still there: run the app to its end.

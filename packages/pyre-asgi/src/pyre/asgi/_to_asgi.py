@@ -20,6 +20,7 @@ from pyre.spec import (
     EXT_EARLY_HINTS,
     EXT_SENDFILE,
     EXT_WEBSOCKET,
+    STATUSES_WITHOUT_CONTENT,
     Address,
     Application,
     ClientDisconnected,
@@ -44,7 +45,6 @@ from ._session import ASGIWebSocketSession
 from ._types import Message, Receive, Scope, Send
 
 SERVER_NAME: Final = f"pyre-asgi/{__version__}"
-_NO_BODY_STATUSES: Final = frozenset({204, 304})
 _NO_EXTENSIONS: Final[Mapping[str, object]] = {}
 
 
@@ -384,7 +384,7 @@ def framed(response: Response, size: int | None) -> list[tuple[bytes, bytes]]:
     """The app's headers without ``transfer-encoding``, with ``content-length`` when the size is known."""
     status = response.status
     headers = [(name, value) for name, value in response.headers if name != b"transfer-encoding"]
-    if size is None or status < 200 or status in _NO_BODY_STATUSES:
+    if size is None or status < 200 or status in STATUSES_WITHOUT_CONTENT:
         return headers
     if not any(name == b"content-length" for name, _ in headers):
         headers.append((b"content-length", str(size).encode("ascii")))

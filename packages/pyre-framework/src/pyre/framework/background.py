@@ -34,9 +34,6 @@ import pyre.spec
 
 logger = logging.getLogger("pyre.framework")
 
-_NO_CONTENT_LENGTH = frozenset({204, 304})
-"""Statuses whose ``content-length``, if any, is not the length of the body (PYRE-FRAME-2, 8)."""
-
 
 class BackgroundTasks:
     """The tasks of one request, run in order after its response is sent."""
@@ -87,7 +84,11 @@ async def attach(
     else:
         chunks = aiter(body)
     response = copy.copy(response)
-    if length is not None and response.status >= 200 and response.status not in _NO_CONTENT_LENGTH:
+    if (
+        length is not None
+        and response.status >= 200
+        and response.status not in pyre.spec.STATUSES_WITHOUT_CONTENT
+    ):
         headers = list(response.headers)
         if not any(name == b"content-length" for name, _ in headers):
             headers.append((b"content-length", b"%d" % length))

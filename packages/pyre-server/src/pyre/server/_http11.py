@@ -19,7 +19,7 @@ import functools
 import re
 from typing import TYPE_CHECKING, Final
 
-from pyre.spec import TOKEN_REGEX, is_token
+from pyre.spec import STATUSES_WITHOUT_CONTENT, TOKEN_REGEX, is_token
 
 if TYPE_CHECKING:
     from ._request import HttpRequest
@@ -250,8 +250,8 @@ class Framing(enum.IntEnum):
 
 
 # RFC 9110 section 6.4.1: "A server MUST NOT send any Transfer-Encoding or
-# Content-Length header fields in a 204 response", and 304 and 1xx never have content.
-STATUSES_WITHOUT_CONTENT: Final = frozenset({204, 304})
+# Content-Length header fields in a 204 response", and 304 and 1xx never have content
+# (pyre.spec.STATUSES_WITHOUT_CONTENT, imported above).
 
 
 def response_framing(method: str, status: int, version: str, length: int | None, trailers: bool) -> Framing:

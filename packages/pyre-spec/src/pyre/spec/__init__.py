@@ -28,6 +28,7 @@ from ._response import ResponseBody as ResponseBody
 from ._response import Trailers as Trailers
 from ._response import UpgradeHandler as UpgradeHandler
 from ._status import REASON_PHRASES as REASON_PHRASES
+from ._status import STATUSES_WITHOUT_CONTENT as STATUSES_WITHOUT_CONTENT
 from ._syntax import TOKEN_REGEX as TOKEN_REGEX
 from ._syntax import is_field_value as is_field_value
 from ._syntax import is_lowercase_token as is_lowercase_token
@@ -67,6 +68,7 @@ __all__ = [
     "SPEC_VERSION",
     "ServerInfo",
     "SpecError",
+    "STATUSES_WITHOUT_CONTENT",
     "State",
     "TOKEN_REGEX",
     "Trailers",

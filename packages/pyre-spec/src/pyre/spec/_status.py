@@ -21,6 +21,12 @@ _RFC_9110_NAMES: Final = {
     422: "Unprocessable Content",
 }
 
+STATUSES_WITHOUT_CONTENT: Final = frozenset({204, 304})
+"""Final statuses whose responses never have content, whatever the method (RFC 9110 sections
+15.3.5 and 15.4.5; and every 1xx, which is not final).  A server sends no ``transfer-encoding``
+and no chunks for them; a ``content-length`` on a 304 (or a response to HEAD) describes the
+content a GET would have had, not a body (PYRE-FRAME-2)."""
+
 REASON_PHRASES: Final[Mapping[int, str]] = MappingProxyType(
     {status.value: _RFC_9110_NAMES.get(status.value, status.phrase) for status in http.HTTPStatus}
 )

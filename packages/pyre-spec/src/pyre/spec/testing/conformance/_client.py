@@ -14,9 +14,10 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..._status import STATUSES_WITHOUT_CONTENT
+
 __all__ = ["ConnectionClosed", "ProtocolViolation", "WireClient", "WireResponse"]
 
-_NO_CONTENT_STATUSES = frozenset({204, 304})
 _MAX_LINE = 256 * 1024
 
 
@@ -228,7 +229,7 @@ class WireClient:
     def read_body(self, response: WireResponse, method: str = "GET") -> None:
         """Read the body that ``response``'s head announces."""
         # RFC 9112 section 6.3, in its order.
-        if method == "HEAD" or response.status in _NO_CONTENT_STATUSES or response.status == 101:
+        if method == "HEAD" or response.status in STATUSES_WITHOUT_CONTENT or response.status == 101:
             return
         codings = [
             v.strip().lower() for value in response.header_all("transfer-encoding") for v in value.split(",")
