@@ -24,6 +24,7 @@ EXPECTED_SPEC = {
     "REASON_PHRASES",
     "Request",
     "RequestBodyTooLarge",
+    "RequestWrapper",
     "Response",
     "ResponseBody",
     "SPEC_VERSION",

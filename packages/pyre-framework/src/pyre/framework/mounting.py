@@ -94,88 +94,22 @@ def normalise_prefix(prefix: str) -> str:
     return stripped
 
 
-class MountedRequest:
+class MountedRequest(pyre.spec.RequestWrapper):
     """A pyre-spec request as a mounted application sees it: the path below the prefix, the prefix
     appended to ``root_path``, every other attribute the original request's."""
 
-    __slots__ = ("_request", "raw_path", "path", "root_path")
+    __slots__ = ("raw_path", "path", "root_path")
 
     def __init__(self, request: pyre.spec.Request, raw_path: bytes, root_path: str) -> None:
-        self._request = request
-        self.raw_path = raw_path
-        self.path = pyre.spec.decode_path(raw_path)
-        self.root_path = root_path
+        super().__init__(request)
+        self.raw_path = raw_path  # type: ignore[misc]  # a slot here, read-only in the wrapper
+        self.path = pyre.spec.decode_path(raw_path)  # type: ignore[misc]
+        self.root_path = root_path  # type: ignore[misc]
 
     @property
     def original(self) -> pyre.spec.Request:
         """The request as the parent application received it."""
-        return self._request
-
-    @property
-    def method(self) -> str:
-        return self._request.method
-
-    @property
-    def target(self) -> bytes:
-        return self._request.target
-
-    @property
-    def query(self) -> bytes:
-        return self._request.query
-
-    @property
-    def http_version(self) -> str:
-        return self._request.http_version
-
-    @property
-    def scheme(self) -> str:
-        return self._request.scheme
-
-    @property
-    def authority(self) -> str | None:
-        return self._request.authority
-
-    @property
-    def headers(self) -> pyre.spec.Headers:
-        return self._request.headers
-
-    @property
-    def trailers(self) -> pyre.spec.Headers | None:
-        return self._request.trailers
-
-    @property
-    def body(self) -> pyre.spec.Body:
-        return self._request.body
-
-    @property
-    def client(self) -> pyre.spec.Address | None:
-        return self._request.client
-
-    @property
-    def server(self) -> pyre.spec.Address | None:
-        return self._request.server
-
-    @property
-    def state(self) -> pyre.spec.State:
-        return self._request.state
-
-    @property
-    def extensions(self) -> Mapping[str, object]:
-        return self._request.extensions
-
-    @property
-    def server_info(self) -> pyre.spec.ServerInfo:
-        return self._request.server_info
-
-    @property
-    def disconnected(self) -> bool:
-        return self._request.disconnected
-
-    async def wait_disconnected(self) -> None:
-        await self._request.wait_disconnected()
-
-    async def send_interim(self, status: int, headers: pyre.spec.RawHeaders = ()) -> None:
-        await self._request.send_interim(status, headers)
+        return self.wrapped
 
     def __repr__(self) -> str:
         return f"<MountedRequest {self.method} {self.root_path!r} + {self.raw_path!r}>"

@@ -42,6 +42,7 @@ from ._version import SPEC_VERSION as SPEC_VERSION
 from ._version import ServerInfo as ServerInfo
 from ._websocket import EXT_WEBSOCKET as EXT_WEBSOCKET
 from ._websocket import WebSocketSession as WebSocketSession
+from ._wrapper import RequestWrapper as RequestWrapper
 
 __all__ = [
     "Address",
@@ -63,6 +64,7 @@ __all__ = [
     "RawHeaders",
     "Request",
     "RequestBodyTooLarge",
+    "RequestWrapper",
     "Response",
     "ResponseBody",
     "SPEC_VERSION",

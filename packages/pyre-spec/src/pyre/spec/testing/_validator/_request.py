@@ -8,9 +8,10 @@ from typing import Final, cast
 
 from ..._headers import Headers, RawHeaders
 from ..._paths import decode_path
-from ..._request import Address, Body, Request, State
+from ..._request import Body, Request, State
 from ..._syntax import is_field_value, is_token
 from ..._version import ServerInfo
+from ..._wrapper import RequestWrapper
 from ._response import check_response_fields
 from ._violation import SpecViolation, is_byte_pair
 
@@ -187,93 +188,33 @@ def _check_server_info(server_info: ServerInfo) -> None:
         raise SpecViolation("PYRE-VER-2", f"extensions is {extensions!r}, not a frozenset of names")
 
 
-class CheckedRequest:
+class CheckedRequest(RequestWrapper):
     """The request as the application sees it: the server's, with its body and 1xx watched."""
 
     def __init__(self, request: Request, headers: Headers, body: CheckedBody) -> None:
-        self._request = request
+        super().__init__(request)
         self._headers = headers
         self._body = body
         self.app_returned = False
-
-    @property
-    def method(self) -> str:
-        return self._request.method
-
-    @property
-    def target(self) -> bytes:
-        return self._request.target
-
-    @property
-    def path(self) -> str:
-        return self._request.path
-
-    @property
-    def raw_path(self) -> bytes:
-        return self._request.raw_path
-
-    @property
-    def query(self) -> bytes:
-        return self._request.query
-
-    @property
-    def http_version(self) -> str:
-        return self._request.http_version
-
-    @property
-    def scheme(self) -> str:
-        return self._request.scheme
-
-    @property
-    def authority(self) -> str | None:
-        return self._request.authority
 
     @property
     def headers(self) -> Headers:
         return self._headers
 
     @property
-    def trailers(self) -> Headers | None:
-        return self._request.trailers
-
-    @property
     def body(self) -> Body:
         return self._body
 
     @property
-    def client(self) -> Address | None:
-        return self._request.client
-
-    @property
-    def server(self) -> Address | None:
-        return self._request.server
-
-    @property
-    def root_path(self) -> str:
-        return self._request.root_path
-
-    @property
-    def state(self) -> State:
-        return self._request.state
-
-    @property
-    def extensions(self) -> Mapping[str, object]:
-        return self._request.extensions
-
-    @property
-    def server_info(self) -> ServerInfo:
-        return self._request.server_info
-
-    @property
     def disconnected(self) -> bool:
-        value: object = self._request.disconnected
+        value: object = self.wrapped.disconnected
         if not isinstance(value, bool):
             raise SpecViolation("PYRE-REQ-16", f"disconnected is {value!r}, not a bool")
         return value
 
     async def wait_disconnected(self) -> None:
-        await self._request.wait_disconnected()
-        if self._request.disconnected is not True:
+        await self.wrapped.wait_disconnected()
+        if self.wrapped.disconnected is not True:
             raise SpecViolation("PYRE-REQ-17", "wait_disconnected() returned while disconnected is False")
 
     async def send_interim(self, status: int, headers: RawHeaders = ()) -> None:
@@ -283,7 +224,7 @@ class CheckedRequest:
         code: object = status
         valid = isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 199 and code != 101
         try:
-            await self._request.send_interim(status, headers)
+            await self.wrapped.send_interim(status, headers)
         except ValueError:
             if valid:
                 raise SpecViolation(
@@ -294,7 +235,7 @@ class CheckedRequest:
             raise SpecViolation("PYRE-REQ-19", f"send_interim accepted status {status!r} without ValueError")
 
     def __repr__(self) -> str:
-        return f"<validated {self._request!r}>"
+        return f"<validated {self.wrapped!r}>"
 
 
 class CheckedBody:
