@@ -17,9 +17,12 @@ RawHeaders: TypeAlias = Sequence[tuple[bytes, bytes]]
 class Headers:
     """An ordered, multi-valued, case-insensitive view of a field section.
 
-    Names are matched case-insensitively (RFC 9110 section 5.1).  Values are
-    decoded as ISO-8859-1, which maps every octet to one character and so never
-    fails; field values are opaque octets to HTTP (RFC 9110 section 5.5).
+    Names are matched ASCII case-insensitively (RFC 9110 section 5.1): only
+    ``A``-``Z`` fold to ``a``-``z``, so a non-ASCII name such as ``"\\u212aeep"``
+    (with a Kelvin sign, which ``str.lower()`` turns into ``"keep"``) finds
+    nothing.  Values are decoded as ISO-8859-1, which maps every octet to one
+    character and so never fails; field values are opaque octets to HTTP (RFC
+    9110 section 5.5).
     """
 
     __slots__ = ("raw", "_index")
@@ -28,19 +31,19 @@ class Headers:
         self.raw: RawHeaders = raw
         self._index: dict[str, list[str]] | None = None
 
-    def _lookup(self) -> dict[str, list[str]]:
-        index = self._index
-        if index is None:
-            index = {}
-            for name, value in self.raw:
-                key = name.decode("latin-1").lower()
-                decoded = value.decode("latin-1")
-                found = index.get(key)
-                if found is None:
-                    index[key] = [decoded]
-                else:
-                    found.append(decoded)
-            self._index = index
+    def _build_index(self) -> dict[str, list[str]]:
+        # Called by each lookup only while _index is None: a method call per lookup
+        # would cost more than the lookup itself.
+        index: dict[str, list[str]] = {}
+        for name, value in self.raw:
+            key = name.lower().decode("latin-1")  # bytes.lower() folds only A-Z
+            decoded = value.decode("latin-1")
+            found = index.get(key)
+            if found is None:
+                index[key] = [decoded]
+            else:
+                found.append(decoded)
+        self._index = index
         return index
 
     @overload
@@ -49,26 +52,40 @@ class Headers:
     def get(self, name: str, default: str) -> str: ...
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of field ``name``, or ``default``."""
-        values = self._lookup().get(name.lower())
+        index = self._index
+        if index is None:
+            index = self._build_index()
+        values = index.get(name.lower() if name.isascii() else _fold(name))
         return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
         """Every value of field ``name``, in the order received."""
-        return list(self._lookup().get(name.lower(), ()))
+        index = self._index
+        if index is None:
+            index = self._build_index()
+        return list(index.get(name.lower() if name.isascii() else _fold(name), ()))
 
     def __getitem__(self, name: str) -> str:
-        values = self._lookup().get(name.lower())
+        index = self._index
+        if index is None:
+            index = self._build_index()
+        values = index.get(name.lower() if name.isascii() else _fold(name))
         if not values:
             raise KeyError(name)
         return values[0]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._lookup()
+        if not isinstance(name, str):
+            return False
+        index = self._index
+        if index is None:
+            index = self._build_index()
+        return (name.lower() if name.isascii() else _fold(name)) in index
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         """``(lowercased name, value)`` for every field line, in order."""
         for name, value in self.raw:
-            yield name.decode("latin-1").lower(), value.decode("latin-1")
+            yield name.lower().decode("latin-1"), value.decode("latin-1")
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -85,3 +102,15 @@ class Headers:
 
     def __repr__(self) -> str:
         return f"Headers({list(self.raw)!r})"
+
+
+_ASCII_LOWER: dict[int, int] = {upper: upper + 32 for upper in range(ord("A"), ord("Z") + 1)}
+
+
+def _fold(name: str) -> str:
+    """ASCII lower case for a name with non-ASCII characters, which ``str.lower()`` would also fold.
+
+    For an ASCII name the two agree and ``str.lower()`` is faster, hence the
+    ``isascii()`` test at each call site rather than here.
+    """
+    return name.translate(_ASCII_LOWER)
