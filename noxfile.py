@@ -95,7 +95,7 @@ INTEGRATION_PEERS = [
     "granian>=1.6",
     "starlette>=0.37",
     "fastapi>=0.110",
-    "httpx>=0.27",
+    "httpx[http2]>=0.27",  # http2=True in the HTTP/2 tests, with h2's client for raw frames
     "quart>=0.19",
     "websockets>=12",
     "trustme>=1.1",
@@ -155,7 +155,8 @@ def integration(session: nox.Session) -> None:
 
 
 # The servers the torture suite measures pyre-server against (its table names the versions it ran).
-TORTURE_PEERS = ["uvicorn[standard]>=0.30", "granian>=1.6", "h11>=0.14"]
+# h2's client-side connection and hyperframe send the HTTP/2 attacks (torture/test_http2_attacks.py).
+TORTURE_PEERS = ["uvicorn[standard]>=0.30", "granian>=1.6", "h11>=0.14", "h2>=4.1"]
 
 
 @nox.session(python=PYTHON)

@@ -335,3 +335,19 @@ async def test_trailers_arrive_as_a_last_headers_frame(h2_to: H2Client) -> None:
     assert (b"x-checksum", b"c0ffee") in trailers.headers
     ended = next(event for event in events if isinstance(event, h2.events.StreamEnded))
     assert trailers.stream_ended is ended
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["tls-alpn", "prior-knowledge"])
+async def test_h2load_bounded_load_all_succeed(
+    server_name: str, app: H2App, certificates: Certificates, tls: bool
+) -> None:
+    """A bounded load (no timing asserted): every request over a few connections, each with
+    many streams at once, gets its 200."""
+    h2load = require("h2load")
+    async with SERVERS[server_name](app, certificates if tls else None) as served:
+        code, out, err = await run(h2load, "-n", "400", "-c", "4", "-m", "20", served.url + "/")
+    report = out.decode()
+    assert code == 0, report + err.decode()
+    assert "400 succeeded, 0 failed, 0 errored" in report, report
+    assert "status codes: 400 2xx" in report, report
+    assert "Application protocol: h2" in report if tls else "h2c" in report, report
