@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from . import _behaviors_inside  # noqa: F401  (it registers its cases)
 from ._behaviors import BEHAVIORS
 from ._cases import Case, Context, Limits, ServerFactory
 from ._wire import load_corpus

@@ -20,8 +20,10 @@ apps in a single process (one worker).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -43,6 +45,7 @@ __all__ = [
     "expect_continue",
     "failing_lifespan",
     "import_path",
+    "inside",
     "lifespan",
     "responses",
     "slow_consumer",
@@ -349,6 +352,152 @@ class LifespanApp:
 
 lifespan = LifespanApp()
 failing_lifespan = LifespanApp(fail=True)
+
+
+# -- inside: what only code in the server sees, and responses the server must refuse --------
+
+_context_probe: contextvars.ContextVar[str] = contextvars.ContextVar("pyre_conformance_probe")
+_descriptors: dict[str, tuple[int, tuple[int, int]]] = {}
+"""key -> (fd, (st_dev, st_ino)) of a FileBody's descriptor, to tell later whether it was closed."""
+_trailer_calls: set[str] = set()
+_LARGE_FILE = 64 * 1024 * 1024
+
+
+def _invalid_response(what: str) -> Response:
+    """A response that breaks PYRE-RESP-2 to 5; ``x-app`` fields and ``app-content`` mark what is its."""
+    marker = (b"x-app-marker", b"sent")
+    bad_headers: dict[str, Any] = {
+        "header-value-crlf": [marker, (b"x-app-injected", b"1\r\nset-cookie: injected=1")],
+        "header-value-lf": [marker, (b"x-app-injected", b"1\nset-cookie: injected=1")],
+        "header-value-nul": [marker, (b"x-app-injected", b"1\x00")],
+        "header-name-crlf": [marker, (b"set-cookie: injected=1\r\nx-app-name", b"1")],
+        "header-name-uppercase": [marker, (b"X-App-Upper", b"1")],
+        "header-name-empty": [marker, (b"", b"1")],
+        "header-str": [marker, ("x-app-str", "1")],
+        "headers-not-a-sequence": {b"x-app-marker": b"sent"},
+    }
+    if what in bad_headers:
+        return Response(200, bad_headers[what], b"app-content")
+    status: Any = {"status-out-of-range": 600, "status-not-int": "200"}[what]
+    return Response(status, [marker], b"app-content")
+
+
+def _file_body(key: str, params: dict[str, str]) -> FileBody:
+    """A FileBody of a fresh unlinked file, whose descriptor ``/fd-closed`` can recognise later."""
+    fd, path = tempfile.mkstemp(prefix="pyre-conformance-")
+    os.unlink(path)
+    if params.get("size") == "large":
+        os.ftruncate(fd, _LARGE_FILE)
+    else:
+        os.write(fd, b"descriptor content\n" * 100)
+    stat = os.fstat(fd)
+    _descriptors[key] = (fd, (stat.st_dev, stat.st_ino))
+    offset = _LARGE_FILE * 2 if params.get("offset") == "past-end" else 0
+    return FileBody(fd=fd, offset=offset)
+
+
+async def _descriptor_state(key: str) -> str:
+    """``closed`` once the FileBody's descriptor no longer refers to its file (2 s at most)."""
+    fd, identity = _descriptors.pop(key)
+    for _ in range(200):
+        try:
+            stat = os.fstat(fd)
+        except OSError:
+            return "closed"
+        if (stat.st_dev, stat.st_ino) != identity:
+            return "closed"  # closed, and the number reused
+        await asyncio.sleep(0.01)
+    os.close(fd)  # the server broke PYRE-RESP-19; do not leak it on its behalf
+    return "open"
+
+
+def _address(value: object) -> list[Any]:
+    if isinstance(value, tuple) and len(value) == 2 and type(value[0]) is str and type(value[1]) is int:
+        return ["tuple[str, int]", list(value)]
+    return [type(value).__name__, repr(value)]
+
+
+async def _outlive(key: str, request: Request) -> Response:
+    """Outlive the client: the awaits after it left must not be cancelled (PYRE-ERR-6)."""
+    try:
+        post(f"{key}-started", "waiting")
+        await request.wait_disconnected()
+        for _ in range(3):
+            await asyncio.sleep(0.01)
+    except asyncio.CancelledError as cancelled:
+        post(key, f"cancelled ({cancelled!r})")
+        raise
+    post(key, "survived")
+    return _text("survived")
+
+
+async def _interim(request: Request, status: int) -> Response:
+    try:
+        await request.send_interim(status)
+    except ValueError:
+        return _text("ValueError")
+    except Exception as error:
+        return _text(f"raised {type(error).__name__}")
+    return _text("returned")
+
+
+def _with_trailers(key: str, params: dict[str, str]) -> Response:
+    async def trailers() -> list[tuple[bytes, bytes]]:
+        _trailer_calls.add(key)
+        return [(b"x-checksum", b"c0ffee")]
+
+    headers = [(b"trailer", b"x-checksum")]
+    if "length" in params:
+        headers.append((b"content-length", params["length"].encode()))
+    body = b"data" if params.get("body") == "bytes" else _chunks([b"da", b"ta"])
+    return Response(200, headers, body, trailers=trailers)
+
+
+@_controlled
+async def inside(request: Request) -> Response:
+    """What only code running in the server can observe, and responses an app must not return.
+
+    ``/invalid?what=W``: a response breaking PYRE-RESP-2 to 5 (see ``_invalid_response``);
+    ``/fd?id=ID`` (``&status=304``, ``&size=large``, ``&offset=past-end``): a FileBody by
+    descriptor, and ``/fd-closed?id=ID`` whether that descriptor was closed since;
+    ``/context?value=V``: the value of a context variable, then sets it to V; ``/addresses``:
+    ``client`` and ``server``; ``/outlive?id=ID``: waits for the client to leave, then posts
+    under ID whether its later awaits were cancelled; ``/interim?status=S``: what
+    ``send_interim(S)`` did; ``/204-with-length``, ``/304-with-length``: an app content-length
+    where there is no content; ``/trailers?id=ID`` (``&length=4``, ``&body=bytes``): a body with
+    trailers, and ``/trailers-called?id=ID`` whether they were called; ``/headers-after-body``:
+    the header names once the body (and its trailers) has been read.
+    """
+    route = request.raw_path
+    params = _params(request)
+    if route == b"/invalid":
+        return _invalid_response(params["what"])
+    if route == b"/fd":
+        return Response(int(params.get("status", "200")), [], _file_body(params["id"], params))
+    if route == b"/fd-closed":
+        return _text(await _descriptor_state(params["id"]))
+    if route == b"/context":
+        seen = _context_probe.get(None)
+        _context_probe.set(params["value"])
+        return _json({"seen": seen})
+    if route == b"/addresses":
+        return _json({"client": _address(request.client), "server": _address(request.server)})
+    if route == b"/outlive":
+        return await _outlive(params["id"], request)
+    if route == b"/interim":
+        return await _interim(request, int(params["status"]))
+    if route == b"/204-with-length":
+        return Response(204, [(b"content-length", b"0")], b"")
+    if route == b"/304-with-length":
+        return Response(304, [(b"etag", b'"v1"'), (b"content-length", b"13")], b"")
+    if route == b"/trailers":
+        return _with_trailers(params["id"], params)
+    if route == b"/headers-after-body":
+        await request.body.read()
+        return _json([_latin1(name) for name, _ in request.headers.raw])
+    if route == b"/trailers-called":
+        return _text("called" if params["id"] in _trailer_calls else "not called")
+    return _text("unknown route", 404)
 
 
 def import_path(app: Application) -> str:
