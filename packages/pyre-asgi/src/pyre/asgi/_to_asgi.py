@@ -156,16 +156,10 @@ class ASGIRequest:
         "server_info",
         "extensions",
         "body",
-        "trailers",
         "_raw_path",
-        "_receive",
         "_send",
         "_headers",
         "_asgi_extensions",
-        "_pending",
-        "_body_done",
-        "_disconnected",
-        "_lock",
     )
 
     def __init__(
@@ -193,16 +187,10 @@ class ASGIRequest:
         self.state = state
         self.server_info = server_info
         self.extensions: Mapping[str, object] = _NO_EXTENSIONS
-        self.body = ASGIBody(self)
-        self.trailers: Headers | None = None
-        self._receive = receive
+        self.body = ASGIBody(scope, receive)
         self._send = send
         self._headers: Headers | None = None
         self._asgi_extensions = asgi_extensions
-        self._pending: deque[bytes] = deque()
-        self._body_done = False
-        self._disconnected = False
-        self._lock: asyncio.Lock | None = None
 
     @property
     def headers(self) -> Headers:
@@ -236,12 +224,15 @@ class ASGIRequest:
         return (server[0], server[1]) if server and server[1] is not None else None
 
     @property
+    def trailers(self) -> Headers | None:
+        return self.body.trailers
+
+    @property
     def disconnected(self) -> bool:
-        return self._disconnected
+        return self.body.disconnected
 
     async def wait_disconnected(self) -> None:
-        while not self._disconnected:
-            await self._pump()
+        await self.body.wait_disconnected()
 
     async def send_interim(self, status: int, headers: RawHeaders = ()) -> None:
         if not 100 <= status < 200 or status == 101:
@@ -252,17 +243,68 @@ class ASGIRequest:
         # ASGI has no message for any other 1xx; the server sends 100 Continue by itself.
 
     def mark_disconnected(self) -> None:
-        self._disconnected = True
+        self.body.disconnected = True
+
+
+class ASGIBody:
+    """The request content, from ``http.request`` messages: the owner of ``receive``.
+
+    It does not refer to its request (the request refers to it): a cycle between
+    them would keep both, with the ASGI server's objects that ``receive`` holds,
+    until the cyclic collector runs, and its pauses are the latency tail.
+    """
+
+    __slots__ = ("_scope", "_receive", "_pending", "_lock", "done", "disconnected", "trailers")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self._scope = scope
+        self._receive = receive
+        self._pending: deque[bytes] = deque()
+        self._lock: asyncio.Lock | None = None
+        self.done = False
+        """The last ``http.request`` message is in."""
+        self.disconnected = False
+        self.trailers: Headers | None = None
+        """Empty once the content is in: ASGI carries no request trailers."""
+
+    @property
+    def length(self) -> int | None:
+        content_length: bytes | None = None
+        chunked = False
+        for name, value in self._scope["headers"]:
+            name = name.lower()
+            if name == b"content-length":
+                if content_length is None:
+                    content_length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        if content_length is not None and content_length.isdigit():
+            return int(content_length)
+        # HTTP/1.x without either field has no content (RFC 9112 section 6.3); HTTP/2 and 3 may still.
+        if not chunked and self._scope.get("http_version", "1.1").startswith("1"):
+            return 0
+        return None
+
+    async def read(self, max_size: int | None = None) -> bytes:
+        return await read_to_end(self, max_size)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while (chunk := await self.next_chunk()) is not None:
+            yield chunk
 
     async def next_chunk(self) -> bytes | None:
-        """The next request body chunk, None at the end; ``ClientDisconnected`` if the client left."""
+        """The next chunk, None at the end; ``ClientDisconnected`` if the client left."""
         while True:
             if self._pending:
                 return self._pending.popleft()
-            if self._body_done:
+            if self.done:
                 return None
-            if self._disconnected:
+            if self.disconnected:
                 raise ClientDisconnected
+            await self._pump()
+
+    async def wait_disconnected(self) -> None:
+        while not self.disconnected:
             await self._pump()
 
     async def _pump(self) -> None:
@@ -281,40 +323,12 @@ class ASGIRequest:
             if body:
                 self._pending.append(body)
             if not message.get("more_body", False):
-                self._body_done = True
+                self.done = True
                 self.trailers = Headers(())
         elif kind == "http.disconnect":
-            self._disconnected = True
+            self.disconnected = True
         else:
             raise ASGIProtocolError(f"unexpected ASGI message {kind!r} from receive()")
-
-
-class ASGIBody:
-    """The request content, from ``http.request`` messages."""
-
-    __slots__ = ("_request",)
-
-    def __init__(self, request: ASGIRequest) -> None:
-        self._request = request
-
-    @property
-    def length(self) -> int | None:
-        request = self._request
-        value = request.headers.get("content-length")
-        if value is not None and value.isdigit():
-            return int(value)
-        # HTTP/1.x without either field has no content (RFC 9112 section 6.3); HTTP/2 and 3 may still.
-        if request.http_version.startswith("1") and "transfer-encoding" not in request.headers:
-            return 0
-        return None
-
-    async def read(self, max_size: int | None = None) -> bytes:
-        return await read_to_end(self, max_size)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        next_chunk = self._request.next_chunk
-        while (chunk := await next_chunk()) is not None:
-            yield chunk
 
 
 async def send_response(
