@@ -46,14 +46,22 @@ async def read_to_end(chunks: AsyncIterable[bytes], max_size: int | None = None)
     """Join ``chunks`` into one ``bytes``; a ``Body.read`` implementation for any server.
 
     Raises ``RequestBodyTooLarge`` as soon as more than ``max_size`` bytes have arrived.
+    When ``chunks`` raises it for a limit of its own (the server's) that is larger
+    than ``max_size``, the content has passed both, and the smaller one is reported
+    (spec PYRE-BODY-18).
     """
     parts = []
     size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if max_size is not None and size > max_size:
-            raise RequestBodyTooLarge(max_size)
-        parts.append(chunk)
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if max_size is not None and size > max_size:
+                raise RequestBodyTooLarge(max_size)
+            parts.append(chunk)
+    except RequestBodyTooLarge as error:
+        if max_size is not None and max_size < error.limit:
+            raise RequestBodyTooLarge(max_size) from None
+        raise
     return b"".join(parts)
 
 
