@@ -241,7 +241,8 @@ def test_colours_only_when_asked_or_on_a_terminal() -> None:
 
 def test_trace_level_and_ignored_uvicorn_flags() -> None:
     seen: list[str] = []
-    uvicorn_only = ["--loop=uvloop", "--http", "httptools", "--ws=wsproto", "--http2", "--ws-max-queue=32"]
+    # (uvicorn's --http httptools is pyre's --http 1: test_server_http2.py.)
+    uvicorn_only = ["--loop=uvloop", "--ws=wsproto", "--http2", "--ws-max-queue=32"]
     uvicorn_only += [
         "--ws-per-message-deflate=true",
         "--h11-max-incomplete-event-size=100",
@@ -251,7 +252,7 @@ def test_trace_level_and_ignored_uvicorn_flags() -> None:
         port = listening(process, seen)
         assert httpx.get(f"http://127.0.0.1:{port}/").text == "hello from the command line"
     text = "".join(seen)
-    for flag in ("--loop", "--http", "--ws", "--http2", "--ws-max-queue", "--ws-per-message-deflate"):
+    for flag in ("--loop", "--ws", "--http2", "--ws-max-queue", "--ws-per-message-deflate"):
         assert f"WARNING:  {flag} is ignored: " in text
     assert "--h11-max-incomplete-event-size is ignored" in text
     assert "--reset-contextvars is ignored" in text

@@ -49,6 +49,13 @@ CONFIG_DEFAULTS: dict[str, object] = {
     "date_header": True,
     "headers": (),
     "lifespan": "auto",
+    # HTTP/2
+    "http": "auto",
+    "h2c": False,
+    "h2_max_concurrent_streams": 100,
+    "h2_header_table_size": 4096,
+    "h2_max_resets": 200,
+    "h2_max_control_frames": 200,
 }
 
 
@@ -74,6 +81,8 @@ def test_config_is_frozen() -> None:
         ("limit_concurrency", 0),
         ("ssl_keyfile", "key.pem"),  # without ssl_certfile
         ("forwarded_allow_ips", "not-an-address"),
+        ("http", "3"),
+        ("h2_max_concurrent_streams", 0),
     ],
 )
 def test_config_refuses_a_bad_value_with_the_field_named(field: str, value: object) -> None:

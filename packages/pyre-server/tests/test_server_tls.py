@@ -127,7 +127,7 @@ async def test_httpx_over_tls_sees_https_and_the_session(files: Files) -> None:
 async def test_sni_and_alpn_as_the_client_sent_them(files: Files) -> None:
     context = client_context(files)
     context.set_alpn_protocols(["h2", "http/1.1"])
-    async with serve(describe, **tls_options(files)) as server:
+    async with serve(describe, http="1", **tls_options(files)) as server:  # HTTP/1.1 only: no h2
         reader, writer = await asyncio.open_connection(
             "127.0.0.1", server.port, ssl=context, server_hostname="localhost"
         )
@@ -389,7 +389,7 @@ def tls_process(files: Files) -> Iterator[int]:
 @pytest.mark.skipif(not os.path.exists(CURL), reason="curl is not installed at /usr/bin/curl")
 def test_curl_over_tls_negotiates_http_1_1(files: Files, tls_process: int) -> None:
     result = subprocess.run(
-        [CURL, "-sv", "--cacert", files.cafile, f"https://localhost:{tls_process}/"],
+        [CURL, "-sv", "--http1.1", "--cacert", files.cafile, f"https://localhost:{tls_process}/"],
         capture_output=True,
         text=True,
         timeout=20,

@@ -33,6 +33,17 @@ INTERFACES = ("auto", "pyre", "asgi", "asgi3", "asgi2")
 SD_LISTEN_FDS_START = 3
 
 
+# HTTP/2
+def _http_version(value: str) -> str:
+    """--http: auto, 1 or 2; uvicorn's HTTP/1.1 implementations (h11, httptools) mean 1."""
+    value = value.strip().lower()
+    if value in ("h11", "httptools"):
+        return "1"
+    if value not in ("auto", "1", "2"):
+        raise ValueError(f"--http must be auto, 1 or 2, not {value!r}")
+    return value
+
+
 def _worker_count(value: str) -> int:
     """--workers: a number, or ``auto`` (0) for one per core."""
     return 0 if value.strip().lower() == "auto" else int(value)
@@ -76,6 +87,16 @@ _CONFIG_FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ("ssl-cert-reqs", int, "client certificate: 0 none, 1 optional, 2 required (needs --ssl-ca-certs)"),
     ("ssl-ca-certs", str, "PEM file of the CAs that client certificates are verified against"),
     ("ssl-ciphers", str, "OpenSSL cipher list for TLS 1.2; None is Python's default"),
+    # HTTP/2
+    (
+        "http",
+        _http_version,
+        "auto: HTTP/1.1, and HTTP/2 by ALPN on TLS; 1: HTTP/1.1 only; 2: HTTP/2 only (h2c in cleartext)",
+    ),
+    ("h2-max-concurrent-streams", int, "HTTP/2 streams whose app runs at once per connection"),
+    ("h2-header-table-size", int, "HPACK table size in bytes the client may make the server keep"),
+    ("h2-max-resets", int, "HTTP/2 streams a client may reset within 10 s before GOAWAY"),
+    ("h2-max-control-frames", int, "HTTP/2 SETTINGS and PING frames a client may send within 10 s"),
     # Workers
     (
         "workers",
@@ -103,6 +124,8 @@ _SWITCHES: list[tuple[str, str]] = [
     ("server-header", "send a 'server: pyre' header"),
     # Proxy headers
     ("proxy-headers", "take client address, scheme and host from Forwarded/X-Forwarded-* of trusted peers"),
+    # HTTP/2
+    ("h2c", "in cleartext, also accept HTTP/2 by prior knowledge and Upgrade: h2c"),
 ]
 
 
@@ -114,8 +137,7 @@ LIFESPAN_MODES = ("auto", "on", "off")
 # (flag, takes a value, why ignored)
 _IGNORED_FLAGS: list[tuple[str, bool, str]] = [
     ("loop", True, "pyre-server runs on uvloop when it is installed, else asyncio"),
-    ("http", True, "pyre-server has its own HTTP/1.1 implementation"),
-    ("http2", False, "pyre-server speaks HTTP/1.1 only"),
+    ("http2", False, "see --http and --h2c"),
     ("ws", True, "pyre-asgi has its own WebSocket implementation"),
     ("ws-max-queue", True, "pyre-asgi queues no messages: it reads one when the app calls receive()"),
     ("ws-per-message-deflate", True, "pyre-asgi negotiates no WebSocket extensions"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from ._proxy import TrustedProxies
 from ._response import extra_header_line
@@ -121,6 +121,24 @@ class Config:
     """``auto``: run the app's lifespan if it has one; ``on``: fail to start if it has none;
     ``off``: never run it."""
 
+    # HTTP/2
+    http: Literal["auto", "1", "2"] = "auto"
+    """``auto``: HTTP/1.1, and HTTP/2 where TLS's ALPN chooses it; ``1``: HTTP/1.1 only;
+    ``2``: HTTP/2 only (ALPN h2 on TLS, prior-knowledge h2c in cleartext)."""
+    h2c: bool = False
+    """In cleartext with ``http="auto"``, also accept HTTP/2: prior knowledge (the client
+    preface) and ``Upgrade: h2c``."""
+    h2_max_concurrent_streams: int = 100
+    """SETTINGS_MAX_CONCURRENT_STREAMS: streams whose app runs at once on one connection,
+    reset ones included; more are refused (RST_STREAM REFUSED_STREAM)."""
+    h2_header_table_size: int = 4096
+    """SETTINGS_HEADER_TABLE_SIZE: the HPACK table the client may make the server keep."""
+    h2_max_resets: int = 200
+    """Streams a client may reset (or have refused) within 10 s; more: GOAWAY
+    ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487)."""
+    h2_max_control_frames: int = 200
+    """SETTINGS and PING frames a client may send within 10 s; more: GOAWAY ENHANCE_YOUR_CALM."""
+
     def __post_init__(self) -> None:
         for name in ("limit_request_line", "limit_header_size", "limit_header_count", "limit_body_size"):
             if getattr(self, name) <= 0:
@@ -174,3 +192,13 @@ class Config:
             raise ValueError(f"ssl_cert_reqs {self.ssl_cert_reqs} is not 0, 1 or 2")
         if self.ssl_cert_reqs != ssl.CERT_NONE and self.ssl_ca_certs is None:
             raise ValueError("ssl_cert_reqs 1 or 2 needs ssl_ca_certs to verify client certificates")
+        # HTTP/2
+        if self.http not in ("auto", "1", "2"):
+            raise ValueError(f"http must be auto, 1 or 2, not {self.http!r}")
+        if self.h2c and self.http == "1":
+            raise ValueError("h2c is HTTP/2: it needs http auto (or 2, which is h2c alone)")
+        for name in ("h2_max_concurrent_streams", "h2_max_resets", "h2_max_control_frames"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.h2_header_table_size < 0:
+            raise ValueError("h2_header_table_size must not be negative")

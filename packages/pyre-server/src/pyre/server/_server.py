@@ -19,7 +19,8 @@ from pyre.spec import EXT_EARLY_HINTS, EXT_TLS, EXT_UPGRADE, Application, HasLif
 from .__about__ import __version__
 from ._config import Config
 from ._errors import StartupError
-from ._protocol import LINGER_TIMEOUT, HttpConnection
+from ._h2_select import connection_factory
+from ._protocol import LINGER_TIMEOUT
 from ._shared import Shared
 from ._tls import ServerTLS
 
@@ -90,10 +91,11 @@ class Server:
         # TLS files are read before binding, so that a bad one leaves nothing to undo.
         tls = ServerTLS(self.config) if self.config.ssl_certfile is not None else None
         shared = self._shared = Shared(self.app, self.config, loop, self.info, tls)
+        factory = connection_factory(shared)
         if sockets:
-            await self._adopt(sockets, lambda: HttpConnection(shared))
+            await self._adopt(sockets, factory)
         else:
-            await self._bind(lambda: HttpConnection(shared))
+            await self._bind(factory)
         try:
             await self._start_lifespan(shared)
         except BaseException:
@@ -104,7 +106,7 @@ class Server:
             await server.start_serving()
         logger.info("Listening on %s", self._describe())
 
-    async def _bind(self, factory: Callable[[], HttpConnection]) -> None:
+    async def _bind(self, factory: Callable[[], asyncio.Protocol]) -> None:
         loop = asyncio.get_running_loop()
         config = self.config
         tls = self._tls_options()
@@ -143,7 +145,7 @@ class Server:
             "ssl_shutdown_timeout": LINGER_TIMEOUT,
         }
 
-    async def _adopt(self, sockets: Sequence[socket.socket], factory: Callable[[], HttpConnection]) -> None:
+    async def _adopt(self, sockets: Sequence[socket.socket], factory: Callable[[], asyncio.Protocol]) -> None:
         loop = asyncio.get_running_loop()
         tls = self._tls_options()
         for sock in sockets:

@@ -25,6 +25,7 @@ from ._response import date_line, extra_header_line
 from ._tls import ServerTLS
 
 if TYPE_CHECKING:
+    from ._http2 import Http2Connection
     from ._protocol import HttpConnection
 
 App = Callable[[HttpRequest], Awaitable[Response]]
@@ -53,9 +54,9 @@ class Shared:
         self.forwarded_request_type = ForwardedRequest if tls is None else ForwardedHttpsRequest
         self.state: State = {}
         self.context = contextvars.copy_context()
-        self.connections: set[HttpConnection] = set()
+        self.connections: set[HttpConnection | Http2Connection] = set()
         # Connections whose write buffer is full, and when they time out (timeout_send).
-        self.stalled: dict[HttpConnection, float] = {}
+        self.stalled: dict[HttpConnection | Http2Connection, float] = {}
         # How much waiting one byte of request content pays for (limit_body_rate).
         self.seconds_per_body_byte = 1 / config.limit_body_rate if config.limit_body_rate else math.inf
         self.all_closed = asyncio.Event()

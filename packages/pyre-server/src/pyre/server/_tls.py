@@ -20,8 +20,8 @@ from pyre.spec import EXT_TLS
 from ._config import SSL_TLS_1_2_ONLY, Config
 from ._errors import StartupError
 
-# What ALPN offers, in order of preference; "h2" goes first once HTTP/2 is served.
-ALPN_PROTOCOLS: Final = ("http/1.1",)
+# What ALPN offers for each Config.http, in order of preference.
+ALPN_PROTOCOLS: Final = {"auto": ("h2", "http/1.1"), "1": ("http/1.1",), "2": ("h2",)}
 
 
 class ServerTLS:
@@ -85,7 +85,7 @@ def _build_context(config: Config) -> ssl.SSLContext:
             context.set_ciphers(config.ssl_ciphers)
         except ssl.SSLError:
             raise StartupError(f"no cipher matches ssl_ciphers {config.ssl_ciphers!r}") from None
-    context.set_alpn_protocols(list(ALPN_PROTOCOLS))
+    context.set_alpn_protocols(list(ALPN_PROTOCOLS[config.http]))
     return context
 
 
