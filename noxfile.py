@@ -23,6 +23,7 @@ nox.options.sessions = [
     "typecheck",
     "tests-spec",
     "tests-server",
+    "tests-server-compiled",
     "tests-framework",
     "tests-asgi",
     "integration",
@@ -144,6 +145,23 @@ def make_package_tests(name: str) -> None:
 
 for _name in PACKAGES:
     make_package_tests(_name)
+
+
+@nox.session(name="tests-server-compiled", python=PYTHON)
+def tests_server_compiled(session: nox.Session) -> None:
+    """pyre-server's suite against its compiled wheel (PYRE_SERVER_COMPILE=1: mypyc, hatch_build.py)."""
+    session.install("build>=1.2", *TEST_TOOLS, *PACKAGE_TEST_PEERS["server"])
+    dist = pathlib.Path(session.create_tmp()) / "compiled"
+    shutil.rmtree(dist, ignore_errors=True)
+    env = {"PYRE_SERVER_COMPILE": "1"}
+    session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), package_dir("server"), env=env)
+    (wheel,) = dist.glob("pyre_server-*.whl")
+    install_packages(session, "spec")
+    session.install("--force-reinstall", "--no-deps", str(wheel))
+    session.install(str(wheel))  # its dependencies
+    probe = "import pyre.server._core as m, sys; sys.exit(not m.__file__.endswith(('.so', '.pyd')))"
+    session.run("python", "-c", probe)  # the suite below runs the compiled core, not the .py
+    session.run("pytest", f"{package_dir('server')}/tests", *session.posargs)
 
 
 @nox.session(python=PYTHONS)

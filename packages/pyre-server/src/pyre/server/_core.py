@@ -75,6 +75,8 @@ class Core:
         "chunked", "head_seen",  # where llhttp is in the raw bytes
     )
     # fmt: on
+    # What lost() deletes (compiled with mypyc, an attribute may be deleted only if named here).
+    __deletable__ = ("parser", "channel")
 
     # Set before they are read, by feed and the parser's callbacks (a new connection
     # per request pays for each field its __init__ sets):
@@ -134,6 +136,7 @@ class Core:
         """Parse ``data``, in phases IDLE, HEAD and BODY."""
         repaired = False
         while True:
+            retry: bytes | None = None  # the batch again, its failed head repaired
             at_boundary = self.phase is IDLE
             self.completed = 0
             self.batch = data
@@ -173,14 +176,16 @@ class Core:
                     and at_boundary
                     and not (repaired and first_message)
                 ):
-                    canonical = self._repaired(data)
-                    if canonical is not None:  # llhttp refused a head the RFC allows
-                        data, repaired = canonical, True
-                        continue  # parse the repaired form, and what followed it
-                self._parse_failed(error)
+                    retry = self._repaired(data)
+                if retry is None:
+                    self._parse_failed(error)
             finally:
                 self.batch = b""
-            return
+            if retry is None:
+                return
+            # llhttp refused a head the RFC allows: parse the repaired form, and what
+            # followed it.  (Not a continue inside the try: mypyc compiles no such thing.)
+            data, repaired = retry, True
 
     def hold(self, data: bytes) -> None:
         """Bytes that arrive in phase HELD wait for the app's answer to the Upgrade."""

@@ -471,7 +471,7 @@ class HttpConnection(asyncio.Protocol):
         chunks: AsyncIterator[bytes]
         length: int | None
         if isinstance(body, bytes):
-            chunks, length = _single(body), len(body)
+            chunks, length = _Single(body), len(body)
         elif isinstance(body, FileBody):
             chunks, length = await file_chunks(self.loop, body)
         elif hasattr(body, "__aiter__"):
@@ -996,5 +996,19 @@ async def _release(body: object) -> None:
         await close()
 
 
-async def _single(data: bytes) -> AsyncIterator[bytes]:
-    yield data
+class _Single:
+    """``data`` as an async iterator of one chunk.  (A class: mypyc compiles no async generator.)"""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data: bytes | None = data
+
+    def __aiter__(self) -> _Single:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data, self.data = self.data, None
+        if data is None:
+            raise StopAsyncIteration
+        return data
