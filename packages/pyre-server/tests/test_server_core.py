@@ -275,6 +275,31 @@ def test_a_declined_upgrade_that_said_close_reads_nothing_more() -> None:
     assert not parsed.queue
 
 
+@pytest.mark.parametrize(
+    "framing", [b"Content-Length: 33\r\n\r\n", b"Transfer-Encoding: chunked\r\n\r\n21\r\n"]
+)
+def test_an_upgrade_request_with_content_is_refused(framing: bytes) -> None:
+    # pyre spec PYRE-UPG-9: llhttp skips the content of a request asking to upgrade, so
+    # "GET /hidden" would otherwise be held for the stream, or parsed as the next request
+    # when the app declines: a request a proxy in front forwarded as content.
+    parsed = core()
+    head = UPGRADE.replace(b"GET /ws", b"POST /ws")[: -len(b"\r\n")]
+    parsed.feed(head + framing + b"GET /hidden HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert not parsed.queue
+    refusal = parsed.refusal
+    assert refusal is not None
+    assert (refusal.status, refusal.reason) == (400, "content in a request that asks to upgrade")
+    assert parsed.phase is CLOSED
+
+
+def test_an_upgrade_request_with_empty_content_is_held_as_any_other() -> None:
+    parsed = core()
+    parsed.feed(UPGRADE.replace(b"\r\n\r\n", b"\r\nContent-Length: 0\r\n\r\n") + b"\x81\x05hello")
+    (request,) = parsed.queue
+    assert request.upgrade_requested
+    assert parsed.phase is HELD
+
+
 # Rejections: the refusal that ends the connection comes after what was parsed before it
 
 

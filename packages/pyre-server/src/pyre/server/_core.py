@@ -512,6 +512,12 @@ class Core:
             # RFC 9112 section 6.3: "If this is a request message and none of the above
             # are true, then the message body length is zero".
             return request
+        if request.upgrade_requested:
+            # pyre spec PYRE-UPG-9: llhttp (as httptools drives it) stops at the end of the head
+            # of a request asking to upgrade, so its content would reach the upgraded stream, or
+            # be parsed as the next request when the app declines: a request hidden in the
+            # content of one a proxy forwards.
+            raise Rejection(400, "content in a request that asks to upgrade")
         request.expects_continue = rules.expects_continue(version, special.get(b"expect", []))
         request.body = HttpBody(self.channel, length)
         self.phase = advance(self.phase, Event.CONTENT)
