@@ -591,3 +591,79 @@ async def test_h2_over_tls_with_httpx_and_curl(certificate: tuple[trustme.CA, st
     assert out.startswith(b"HTTP/2 200")
     assert seen[0].scheme == "https"
     assert seen[0].extensions[EXT_TLS]["alpn_protocol"] == "h2"  # type: ignore[index]
+
+
+# Upgrade: h2c (RFC 7540 section 3.2)
+
+
+async def upgrade(
+    port: int, request: bytes = b"GET /up HTTP/1.1\r\nhost: example.com\r\n"
+) -> tuple[bytes, H2Client]:
+    """Send an HTTP/1.1 request asking for h2c; the HTTP/1.1 answer, and the client for stream 1."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    client = H2Client(reader, writer)
+    settings = client.h2.initiate_upgrade_connection()
+    writer.write(
+        request
+        + b"connection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: "
+        + settings
+        + b"\r\n\r\n"
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    if head.startswith(b"HTTP/1.1 101"):
+        await client.flush()  # the client preface and SETTINGS h2 queued
+    return head, client
+
+
+async def test_upgrade_h2c_makes_the_request_stream_1() -> None:
+    async with serve(echo, h2c=True) as server:
+        head, client = await upgrade(server.port)
+        reply = await client.response(1)
+        second = await client.response(await client.request(path=b"/next"))
+        await client.close()
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert b"upgrade: h2c" in head
+    assert reply.status == 200
+    assert (reply.header(b"x-path"), reply.header(b"x-version")) == (b"/up", b"2")
+    assert reply.header(b"x-authority") == b"example.com"
+    assert second.header(b"x-path") == b"/next"
+
+
+async def test_upgrade_h2c_with_curl() -> None:
+    async with serve(echo, h2c=True) as server:
+        curl = await asyncio.create_subprocess_exec(
+            "curl", "-s", "-i", "--http2", f"http://127.0.0.1:{server.port}/c", stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await curl.communicate()
+    assert out.startswith(b"HTTP/1.1 101 Switching Protocols")
+    assert b"\r\nHTTP/2 200" in out
+    assert b"x-version: 2" in out
+
+
+@pytest.mark.parametrize(
+    ("options", "settings_ok"),
+    [({}, True), ({"h2c": True}, False)],
+    ids=["without-h2c", "bad-http2-settings"],
+)
+async def test_upgrade_h2c_not_taken_is_answered_in_http11(
+    options: dict[str, Any], settings_ok: bool
+) -> None:
+    async with serve(echo, **options) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        settings = b"AAMAAABkAAQCAAAAAAIAAAAA" if settings_ok else b"!!not base64!!"
+        writer.write(
+            b"GET / HTTP/1.1\r\nhost: h\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\n"
+            b"http2-settings: " + settings + b"\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"x-version: 1.1" in head
+
+
+async def test_upgrade_h2c_with_content_is_400() -> None:
+    """Pyre spec PYRE-UPG-9: an upgrade request with content is refused, h2c or not."""
+    async with serve(echo, h2c=True) as server:
+        head, client = await upgrade(server.port, b"POST / HTTP/1.1\r\nhost: h\r\ncontent-length: 4\r\n")
+        await client.close()
+    assert head.startswith(b"HTTP/1.1 400")

@@ -6,16 +6,26 @@ connection to the protocol the client chose.  On a cleartext listener with
 client preface makes it HTTP/2 (prior knowledge, RFC 9113 section 3.3),
 anything else HTTP/1.1.  Either steps out of the way (``set_protocol``) once it
 has chosen, so no request pays for the choice; without HTTP/2 neither is used.
+
+With ``h2c``, an HTTP/1.1 request may also ask to go on in HTTP/2 (``Upgrade:
+h2c`` with ``HTTP2-Settings``, RFC 7540 section 3.2; RFC 9113 dropped it, curl
+and some proxies still send it): ``upgrade_to_h2c`` answers 101 and the
+request becomes stream 1.  One with content never gets here: an upgrade
+request with content is answered 400 on HTTP/1.1 (pyre spec PYRE-UPG-9).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Final
 
 from ._http2 import PREFACE, Http2Connection
 from ._protocol import HttpConnection
+from ._request import HttpRequest
 from ._shared import Shared
+
+SWITCHING_TO_H2C: Final = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n"
 
 
 def connection_factory(shared: Shared) -> Callable[[], asyncio.Protocol]:
@@ -102,3 +112,38 @@ class PrefaceSniffer(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.http1.resume_writing()
+
+
+def upgrade_to_h2c(connection: HttpConnection, request: HttpRequest) -> bool:
+    """``Upgrade: h2c``: switch ``connection`` to HTTP/2 with ``request`` as stream 1, if it asks
+    for it in full; whether it did (if not, the app answers it in HTTP/1.1)."""
+    headers = request.headers
+    settings = headers.get_all("http2-settings")
+    if (
+        "h2c" not in _tokens(headers.get("upgrade"))
+        or "http2-settings" not in _tokens(headers.get("connection"))
+        or len(settings) != 1
+    ):
+        return False
+    http2 = Http2Connection(connection.shared)
+    if not http2.prepare_upgrade(settings[0].encode("latin-1")):
+        return False  # HTTP2-Settings that are not base64url SETTINGS: answered in HTTP/1.1
+    transport = connection.transport
+    assert transport is not None
+    out = connection.out
+    if out:  # responses to requests before it go first
+        transport.write(b"".join(out))
+        out.clear()
+    transport.write(SWITCHING_TO_H2C)
+    held = connection.core.switch()
+    transport.set_protocol(http2)
+    http2.connection_made(transport)
+    connection.connection_lost(None)
+    http2.take_upgraded(request)
+    if held:
+        http2.data_received(bytes(held))
+    return True
+
+
+def _tokens(value: str | None) -> list[str]:
+    return [token.strip().lower() for token in value.split(",")] if value else []

@@ -46,7 +46,7 @@ from ._h2_limits import WINDOW, FloodCounter
 from ._h2_stream import H2Stream
 from ._http11 import Framing
 from ._protocol import WRITE_HIGH_WATER, WRITE_LOW_WATER, _address, _family, _release
-from ._request import HttpBody
+from ._request import HttpBody, HttpRequest
 from ._response import (
     CONNECTION,
     CONTENT_LENGTH,
@@ -126,6 +126,7 @@ class Http2Connection(asyncio.Protocol):
         self.drain_waiters: list[asyncio.Future[None]] = []
         self.draining = False
         self.goaway_sent = False
+        self.upgraded = False  # Upgrade: h2c, stream 1 the HTTP/1.1 request
         self.last_stream_id = 0
         self.resets = FloodCounter(config.h2_max_resets)
         self.control_frames = FloodCounter(config.h2_max_control_frames)
@@ -141,8 +142,36 @@ class Http2Connection(asyncio.Protocol):
 
     # asyncio.Protocol
 
-    def connection_made(self, transport: asyncio.BaseTransport, upgrade: bytes | None = None) -> None:
-        """``upgrade``: the HTTP2-Settings of an ``Upgrade: h2c`` request (RFC 7540 section 3.2)."""
+    def prepare_upgrade(self, settings: bytes) -> bool:
+        """``Upgrade: h2c``: the client's HTTP2-Settings (RFC 7540 section 3.2); whether they are valid."""
+        try:
+            self.h2.initiate_upgrade_connection(settings)
+        except (ValueError, h2.exceptions.H2Error):  # binascii.Error is a ValueError
+            return False
+        self.upgraded = True
+        return True
+
+    def take_upgraded(self, request: HttpRequest) -> None:
+        """The HTTP/1.1 request of an upgrade is stream 1, its client side closed, answered in HTTP/2."""
+        fields = [(b":method", request.method.encode("ascii")), (b":path", request.target)]
+        if request.authority is not None:
+            fields.append((b":authority", request.authority.encode("latin-1")))
+        for name, value in request.headers.raw:
+            name = name.lower()
+            if name not in CONNECTION_SPECIFIC and name not in (b"host", b"http2-settings"):
+                fields.append((name, value))
+        stream = H2Stream(self, 1)
+        stream.ended = True
+        self.streams[1] = stream
+        self.last_stream_id = 1
+        problem = self._request(stream, fields)
+        if problem is not None:
+            self._error(stream, *problem)
+            self._stream_closed(stream)
+            return
+        self._start(stream)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)  # type: ignore[attr-defined]
         self.client = _address(transport.get_extra_info("peername"))
@@ -154,10 +183,8 @@ class Http2Connection(asyncio.Protocol):
         if shared.tls is not None:
             self.tls_extensions = shared.tls.session_extensions(transport.get_extra_info("ssl_object"))
         shared.connections.add(self)
-        if upgrade is None:
+        if not self.upgraded:
             self.h2.initiate_connection()
-        else:
-            self.h2.initiate_upgrade_connection(upgrade)
         self.h2.increment_flow_control_window(CONNECTION_WINDOW - _DEFAULT_WINDOW)
         self._flush()
         self.deadline = shared.now + self.config.timeout_keep_alive

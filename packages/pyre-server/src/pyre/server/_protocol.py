@@ -241,6 +241,11 @@ class HttpConnection(asyncio.Protocol):
 
     def _start(self, request: HttpRequest) -> None:
         shared = self.shared
+        if request.upgrade_requested and self.config.h2c:  # HTTP/2: Upgrade: h2c
+            from ._h2_select import upgrade_to_h2c  # (it imports this module)
+
+            if upgrade_to_h2c(self, request):
+                return
         if shared.in_flight >= shared.concurrency_limit:
             self._refuse_busy(request)
             return
@@ -468,7 +473,7 @@ class HttpConnection(asyncio.Protocol):
             # gives back what it holds: the app's descriptor, an async iterator's frame.
             await _release(body)
             raise
-        chunks: AsyncIterator[bytes]
+        chunks: AsyncIterator[object]  # what the app's body yields is checked as it comes
         length: int | None
         if isinstance(body, bytes):
             chunks, length = _Single(body), len(body)
@@ -501,7 +506,7 @@ class HttpConnection(asyncio.Protocol):
     async def _send_content(
         self,
         request: HttpRequest,
-        chunks: AsyncIterator[bytes],
+        chunks: AsyncIterator[object],
         framing: Framing,
         length: int | None,
         head: bytes,
