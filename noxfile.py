@@ -276,6 +276,9 @@ BENCH_PEERS = [
     "falcon==4.4.0",
     "matplotlib==3.11.2",
     "trustme==1.2.1",
+    # the HTTP/2 cases' answer checks (h2load itself is Debian's nghttp2-client)
+    "httpx[http2]==0.28.1",
+    "h2==4.4.1",
 ]
 
 

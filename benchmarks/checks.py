@@ -94,6 +94,29 @@ def check(scenario: Scenario, port: int, tls: bool = False) -> None:
             raise WrongAnswer("connection still open after `Connection: close`")
 
 
+def check_http2(scenario: Scenario, port: int, tls: bool) -> None:
+    """:func:`check` over HTTP/2: h2c by prior knowledge, or h2 by ALPN; twice on one connection."""
+    import httpx  # the HTTP/2 targets' preflight says when it (or h2) is missing
+
+    from .tls import client_context
+
+    verify = client_context("h2") if tls else True
+    url = f"{'https' if tls else 'http'}://{HOST}:{port}{scenario.path}"
+    headers = [(name, value) for name, value in scenario.request_headers() if name != "Content-Length"]
+    with httpx.Client(http1=False, http2=True, verify=verify, timeout=TIMEOUT_SECONDS) as client:
+        for number in (1, 2):
+            try:
+                response = client.request(
+                    scenario.method, url, headers=headers, content=scenario.body or None
+                )
+            except httpx.HTTPError as error:
+                raise WrongAnswer(f"request {number}: {type(error).__name__}: {error}") from error
+            if response.http_version != "HTTP/2":
+                raise WrongAnswer(f"response {number} came over {response.http_version}, not HTTP/2")
+            raw_headers = [(name.lower(), value) for name, value in response.headers.raw]
+            expect_reply(scenario, Reply(response.status_code, raw_headers, response.content), number)
+
+
 def _connect(port: int, tls: bool) -> socket.socket:
     sock = socket.create_connection((HOST, port), timeout=TIMEOUT_SECONDS)
     if not tls:

@@ -10,10 +10,10 @@ import shutil
 import signal
 from typing import Any, NoReturn
 
-from . import machine, processes, report, wrk
+from . import h2load, machine, processes, report, wrk
 from .runner import Run, Settings, log_to_stderr
-from .scenarios import MEMORY, MEMORY_DESCRIPTION, SCENARIO_NAMES, SCENARIOS
-from .targets import TARGET_NAMES, TARGETS
+from .scenarios import MEMORY, MEMORY_DESCRIPTION, SCENARIO_NAMES, SCENARIOS, Scenario
+from .targets import TARGET_NAMES, TARGETS, Target
 
 DOCS = processes.ROOT / "docs" / "benchmarks"
 WORK = processes.ROOT / "benchmarks" / ".work"
@@ -31,8 +31,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="two repetitions of 2 s per case, report under benchmarks/.work/quick/ (default: the full mode, "
-        "a 2 s warm-up and 3 repetitions of 5 s, about 65 min, report in docs/benchmarks/)",
+        help="every case, shorter: a 1 s warm-up and 2 repetitions of 1 s, report under "
+        "benchmarks/.work/quick/ (default: the full mode, a 2 s warm-up and 3 repetitions of 5 s, "
+        "report in docs/benchmarks/); the estimated duration is printed at the start",
     )
     parser.add_argument("--only", metavar="NAMES", help="comma-separated scenarios (shell patterns allowed)")
     parser.add_argument("--servers", metavar="NAMES", help="comma-separated targets (shell patterns allowed)")
@@ -59,6 +60,14 @@ def print_list() -> None:
     print("targets:")
     for target in TARGETS:
         print(f"  {target.name:<24} {target.label}")
+    cases = count_cases(SCENARIOS, TARGETS)
+    memory_cases = sum(target.runs(MEMORY) for target in TARGETS)
+    for quick in (True, False):
+        settings = Settings.for_mode(quick, 0, 1)
+        print(
+            f"{settings.mode} mode, everything: {cases} cases and {memory_cases} memory cases, "
+            f"about {estimate_minutes(settings, cases, memory_cases):.0f} min"
+        )
 
 
 def choose_cores(log: Any) -> tuple[int, int]:
@@ -72,11 +81,15 @@ def choose_cores(log: Any) -> tuple[int, int]:
     return cores[0], cores[0]
 
 
-def estimate_minutes(settings: Settings, scenarios: int, targets: int, memory: bool) -> float:
-    """Each case: its wrk time plus ~0.3 s per wrk start and check; each memory case ~15 s."""
+def count_cases(scenarios: list[Scenario], targets: list[Target]) -> int:
+    return sum(target.runs(s.name) and target.http == s.http for s in scenarios for target in targets)
+
+
+def estimate_minutes(settings: Settings, cases: int, memory_cases: int) -> float:
+    """Each case: its load time plus ~0.3 s per load-generator start and check; each memory case ~15 s."""
     runs = settings.repetitions + 1
     per_case = settings.warmup_seconds + settings.repetitions * settings.seconds + 0.3 * runs
-    return (scenarios * targets * per_case + memory * targets * 15) / 60
+    return (cases * per_case + memory_cases * 15) / 60
 
 
 def on_sigterm(signum: int, frame: object) -> NoReturn:
@@ -102,10 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     targets = [target for target in TARGETS if target.name in target_names]
     scenarios = [scenario for scenario in SCENARIOS if scenario.name in scenario_names]
+    cases = count_cases(scenarios, targets)
+    memory_cases = sum(target.runs(MEMORY) for target in targets) if MEMORY in scenario_names else 0
+    h2load_path = h2load.find_h2load() if any(s.http == "2" for s in scenarios) else None
     log(
-        f"{settings.mode} mode: {len(scenarios) + (MEMORY in scenario_names)} scenarios x {len(targets)} "
-        f"targets; servers on core {server_core}, wrk on core {load_core}; logs in {work}; "
-        f"about {estimate_minutes(settings, len(scenarios), len(targets), MEMORY in scenario_names):.0f} min"
+        f"{settings.mode} mode: {cases} cases ({len(scenarios)} scenarios) and {memory_cases} memory cases "
+        f"on {len(targets)} targets; servers on core {server_core}, the load on core {load_core}; "
+        f"logs in {work}; estimated duration {estimate_minutes(settings, cases, memory_cases):.0f} min"
     )
     busy = machine.busy_fractions([server_core, load_core])
     if max(busy.values()) > 0.1:
@@ -115,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             + "): expect noisy numbers"
         )
     signal.signal(signal.SIGTERM, on_sigterm)
-    run = Run(settings, targets, work, wrk_path)
+    run = Run(settings, targets, work, wrk_path, h2load_path)
     results: dict[str, Any] = {}
     try:
         if scenarios:
@@ -141,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         scenarios=scenarios,
         cases=results,
         memory_results=memory_results,
-        environment={**machine.describe(wrk_path), "busy_before_run": busy},
+        environment={**machine.describe(wrk_path, h2load_path), "busy_before_run": busy},
         command=machine.command_line(),
     )
     written = report.write(document, output)

@@ -15,15 +15,34 @@ from typing import Any
 
 from .processes import ROOT
 
+CPU_FIELDS = {"model name": "model", "vendor_id": "vendor", "cpu family": "family", "model": "model_number",
+              "stepping": "stepping", "cpu MHz": "mhz", "cache size": "cache"}  # fmt: skip
+"""The lines of /proc/cpuinfo's first processor worth recording: a VM may name its CPU just
+"AMD EPYC", and family, model and stepping then tell one generation from another."""
 
-def cpu_model() -> str:
+
+def cpu_details() -> dict[str, str]:
+    details = {}
     try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
+        for line in pathlib.Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines():
+            name, _, value = line.partition(":")
+            if (key := CPU_FIELDS.get(name.strip())) is not None:
+                details[key] = value.strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    details.setdefault("model", platform.processor() or "unknown")
+    return details
+
+
+def cpu_model(details: dict[str, str]) -> str:
+    """One line: the model's name, and its family/model/stepping and cache where known."""
+    extra = [
+        f"family {details['family']} model {details['model_number']} stepping {details['stepping']}"
+        if {"family", "model_number", "stepping"} <= details.keys()
+        else "",
+        f"{details['cache']} cache" if "cache" in details else "",
+    ]
+    return ", ".join([details["model"], *filter(None, extra)])
 
 
 def usable_cores() -> list[int]:
@@ -83,14 +102,24 @@ def versions(distributions: list[str]) -> dict[str, str]:
     return found
 
 
-def describe(wrk: str) -> dict[str, Any]:
+def h2load_version(h2load: str | None) -> str:
+    if h2load is None:
+        return "not installed"
+    completed = subprocess.run([h2load, "--version"], capture_output=True, text=True, check=False)
+    return (completed.stdout or "unknown").strip().splitlines()[0]
+
+
+def describe(wrk: str, h2load: str | None = None) -> dict[str, Any]:
+    details = cpu_details()
     return {
-        "cpu": cpu_model(),
+        "cpu": cpu_model(details),
+        "cpu_details": details,
         "cores": os.cpu_count(),
         "usable_cores": usable_cores(),
         "kernel": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "wrk": wrk_version(wrk),
+        "h2load": h2load_version(h2load),
         "commit": git_commit(),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }

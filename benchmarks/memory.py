@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from .checks import WrongAnswer, read_reply
-from .processes import ROOT, ServerProcess, child_environment, raise_file_limit, tree_rss_kib
+from .processes import ROOT, ServerProcess, child_environment, group_rss_kib, raise_file_limit
 from .targets import HOST
 
 CONNECTIONS = 10_000
@@ -48,7 +48,7 @@ def connection_budget(wanted: int) -> int:
 
 def measure(server: ServerProcess, core: int, wanted: int) -> MemoryResult:
     count = connection_budget(wanted)
-    idle_kib = tree_rss_kib(server.pid)
+    idle_kib = group_rss_kib(server.pid)
     client = subprocess.Popen(
         ["taskset", "-c", str(core), sys.executable, "-m", "benchmarks.memory", str(server.port), str(count)],
         stdin=subprocess.PIPE,
@@ -67,7 +67,7 @@ def measure(server: ServerProcess, core: int, wanted: int) -> MemoryResult:
             client.kill()
             raise RuntimeError(f"opened {opened['opened']} of {count} connections: {opened['error']}")
         time.sleep(SETTLE_SECONDS)
-        loaded_kib = tree_rss_kib(server.pid)
+        loaded_kib = group_rss_kib(server.pid)
         stdin.write("go\n")
         stdin.flush()
         still_open = json.loads(stdout.readline() or '{"open": 0}')["open"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pathlib
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -56,6 +57,8 @@ def preflight(target: Target) -> None:
     probe = f"import importlib; getattr(importlib.import_module({module!r}), {attribute!r})"
     if target.tls:  # the certificate is made with trustme (benchmarks.tls)
         probe += "; import trustme"
+    if target.http == "2":  # the answer checks' HTTP/2 client (benchmarks.checks)
+        probe += "; import httpx, h2"
     completed = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,
@@ -149,26 +152,37 @@ def stop_all() -> None:
         server.stop()
 
 
-def process_tree(pid: int) -> list[int]:
-    """A process and all its descendants (granian and hypercorn fork workers)."""
-    tree, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            tasks = list(pathlib.Path(f"/proc/{current}/task").iterdir())
-            pending += [int(child) for task in tasks for child in (task / "children").read_text().split()]
-        except FileNotFoundError:
+def process_group(pgid: int) -> list[int]:
+    """Every live process of a process group: a server and the workers it forked.
+
+    Each server is started in a session of its own, so its group id is its pid and
+    every worker it forks (granian and hypercorn always do) inherits it.  Found by
+    scanning ``/proc``: ``/proc/PID/task/TID/children`` is not in every kernel.
+    """
+    members = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
-        tree.append(current)
-    return tree
+        try:
+            fields = stat_fields((entry / "stat").read_text())
+        except (FileNotFoundError, ProcessLookupError):  # exited while the scan ran
+            continue
+        if int(fields[2]) == pgid:  # state, ppid, pgrp
+            members.append(int(entry.name))
+    return members
 
 
-def tree_rss_kib(pid: int) -> int:
+def stat_fields(stat: str) -> list[str]:
+    """``/proc/PID/stat``'s fields after the command name (which may hold spaces and parentheses)."""
+    return stat.rpartition(")")[2].split()
+
+
+def group_rss_kib(pgid: int) -> int:
     total = 0
-    for member in process_tree(pid):
+    for member in process_group(pgid):
         try:
             status = pathlib.Path(f"/proc/{member}/status").read_text()
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             continue
         # Zombies have no VmRSS line.
         total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
@@ -178,14 +192,52 @@ def tree_rss_kib(pid: int) -> int:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User and system CPU time used so far by a process and its descendants."""
+def group_cpu_seconds(pgid: int) -> float:
+    """User and system CPU time used so far by a process group, threads and reaped children included.
+
+    A live member's own time is in its utime and stime; once a member exits and its
+    parent reaps it, the kernel adds its time to the parent's cutime and cstime, so
+    summing all four over the live members counts every worker exactly once.
+    """
     ticks = 0
-    for member in process_tree(pid):
+    for member in process_group(pgid):
         try:
-            stat = pathlib.Path(f"/proc/{member}/stat").read_text()
-        except FileNotFoundError:
+            fields = stat_fields(pathlib.Path(f"/proc/{member}/stat").read_text())
+        except (FileNotFoundError, ProcessLookupError):
             continue
-        fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        ticks += sum(int(field) for field in fields[11:15])  # utime, stime, cutime, cstime
     return ticks / CLOCK_TICKS
+
+
+def run_load_generator(command: list[str], seconds: float) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run wrk or h2load for ``seconds`` to the end: what it printed, and the CPU time it used."""
+    before = children_cpu_seconds()
+    completed = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=False,
+        preexec_fn=raise_file_limit,
+    )
+    return completed, children_cpu_seconds() - before
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's finished children: each load generator's run, once waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def find_or_install(command: str, debian_package: str) -> str | None:
+    """The command's path, installing its Debian package first when it is missing and this
+    process may (root, apt-get); None if it still cannot be found."""
+    if found := shutil.which(command):
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"{command} is missing: installing {debian_package} with apt-get", file=sys.stderr)
+        install = ["apt-get", "install", "-y", "-qq", debian_package]
+        if subprocess.run(install, stdout=subprocess.DEVNULL, check=False).returncode:
+            subprocess.run(["apt-get", "update", "-qq"], stdout=subprocess.DEVNULL, check=False)
+            subprocess.run(install, stdout=subprocess.DEVNULL, check=False)
+    return shutil.which(command)

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import checks, memory, processes, wrk
+from . import checks, h2load, memory, processes, wrk
 from .processes import ServerProcess, Unavailable
+from .samples import PERCENTILES, Sample
 from .scenarios import MEMORY, PLAINTEXT, Scenario
 from .targets import Target
 
@@ -33,8 +34,9 @@ class Settings:
 
     @classmethod
     def for_mode(cls, quick: bool, server_core: int, load_core: int) -> Settings:
+        # Whole seconds: wrk's -d takes no fraction.
         if quick:
-            return cls("quick", 1.0, 2.0, 2, server_core, load_core)
+            return cls("quick", 1.0, 1.0, 2, server_core, load_core)
         return cls("full", 2.0, 5.0, 3, server_core, load_core)
 
 
@@ -45,7 +47,7 @@ class Case:
     status: str = "ok"
     """``ok``; ``wrong`` (a wrong answer before timing); ``failed`` (errors under load); ``unavailable``."""
     reason: str = ""
-    samples: list[wrk.Sample] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
 
     def fail(self, status: str, reason: str) -> None:
         self.status, self.reason = status, reason
@@ -57,10 +59,11 @@ class Case:
         if self.samples:
             summary["rps"] = spread([sample.rps for sample in self.samples])
             if with_latency:
-                summary["p50_ms"] = spread([sample.p50_ms for sample in self.samples])
-                summary["p99_ms"] = spread([sample.p99_ms for sample in self.samples])
+                for name in PERCENTILES:
+                    summary[name] = spread([getattr(sample, name) for sample in self.samples])
+            summary["cpu_us"] = spread([sample.cpu_us_per_request for sample in self.samples])
             summary["server_cpu"] = spread([sample.server_cpu for sample in self.samples])
-            summary["wrk_cpu"] = spread([sample.wrk_cpu for sample in self.samples])
+            summary["load_cpu"] = spread([sample.load_cpu for sample in self.samples])
             summary["requests"] = sum(sample.requests for sample in self.samples)
             errors: dict[str, int] = {}
             for sample in self.samples:
@@ -82,11 +85,19 @@ def log_to_stderr(message: str) -> None:
 
 
 class Run:
-    def __init__(self, settings: Settings, targets: list[Target], work: pathlib.Path, wrk_path: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        targets: list[Target],
+        work: pathlib.Path,
+        wrk_path: str,
+        h2load_path: str | None = None,
+    ) -> None:
         self.settings = settings
         self.targets = targets
         self.work = work
         self.wrk = wrk_path
+        self.h2load = h2load_path
         self.unavailable: dict[str, str] = {}
         self.servers: dict[str, ServerProcess] = {}
         self.log: Log = log_to_stderr
@@ -117,9 +128,9 @@ class Run:
         return server
 
     def run_scenario(self, scenario: Scenario) -> dict[str, Case]:
-        targets = [target for target in self.targets if target.runs(scenario.name)]
+        targets = [t for t in self.targets if t.runs(scenario.name) and t.http == scenario.http]
         cases = {target.name: Case() for target in targets}
-        script = wrk.write_script(scenario, self.work)
+        script = wrk.write_script(scenario, self.work) if scenario.http == "1" else None
         timed: list[Target] = []
         for target in targets:
             case = cases[target.name]
@@ -127,8 +138,14 @@ class Run:
             if server is None:
                 case.fail("unavailable", self.unavailable[target.name])
                 continue
+            if scenario.http == "2" and self.h2load is None:
+                case.fail("unavailable", "h2load is not installed (Debian: apt-get install nghttp2-client)")
+                continue
             try:
-                checks.check(scenario, server.port, target.tls)
+                if scenario.http == "2":
+                    checks.check_http2(scenario, server.port, target.tls)
+                else:
+                    checks.check(scenario, server.port, target.tls)
             except checks.WrongAnswer as error:
                 case.fail("wrong", str(error))
             except (OSError, ValueError) as error:
@@ -152,26 +169,42 @@ class Run:
             case = cases[target.name]
             if case.status == "ok":
                 rps = statistics.median(sample.rps for sample in case.samples)
-                self.log(f"  {scenario.name} / {target.name}: {rps:,.0f} req/s")
+                cpu = statistics.median(sample.cpu_us_per_request for sample in case.samples)
+                self.log(f"  {scenario.name} / {target.name}: {rps:,.0f} req/s, {cpu:.1f} CPU µs/request")
         return cases
 
     def measure(
-        self, scenario: Scenario, script: pathlib.Path, target: Target, case: Case, seconds: float
-    ) -> wrk.Sample | None:
+        self, scenario: Scenario, script: pathlib.Path | None, target: Target, case: Case, seconds: float
+    ) -> Sample | None:
+        """One timed run; ``script`` is wrk's, None for an HTTP/2 case (h2load)."""
         server = self.live(target)
         if server is None:
             case.fail("failed", self.unavailable[target.name])
             return None
-        cpu_before = processes.tree_cpu_seconds(server.pid)
+        # The server's whole process group (workers included), read around the load
+        # generator's run; connections are made and closed within it too.
+        cpu_before = processes.group_cpu_seconds(server.pid)
         try:
-            sample = wrk.run(
-                self.wrk, script, scenario, server.port, seconds, self.settings.load_core, target.tls
-            )
+            if script is None:
+                assert self.h2load is not None, "run_scenario times HTTP/2 cases only with h2load"
+                sample = h2load.run(
+                    self.h2load,
+                    scenario,
+                    server.port,
+                    seconds,
+                    self.settings.load_core,
+                    target.tls,
+                    self.work,
+                )
+            else:
+                sample = wrk.run(
+                    self.wrk, script, scenario, server.port, seconds, self.settings.load_core, target.tls
+                )
         except (RuntimeError, OSError) as error:
             case.fail("failed", str(error))
             return None
-        cpu_share = (processes.tree_cpu_seconds(server.pid) - cpu_before) / sample.seconds
-        sample = dataclasses.replace(sample, server_cpu=cpu_share)
+        cpu_seconds = processes.group_cpu_seconds(server.pid) - cpu_before
+        sample = dataclasses.replace(sample, server_cpu_seconds=cpu_seconds)
         if sample.requests == 0 or sample.errors.get("status"):
             bad = sample.errors.get("status", 0)
             case.fail("failed", f"{bad} of {sample.requests} responses were not 2xx/3xx under load")

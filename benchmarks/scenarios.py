@@ -1,8 +1,9 @@
 """The cases the suite times: one request shape driven by wrk, and its expected answer.
 
 Pipelining is reported separately: its requests/s counts responses, which
-arrive sixteen to a batch.  The memory case is not a wrk case at all (see
-:mod:`benchmarks.memory`).
+arrive sixteen to a batch.  The HTTP/2 cases are driven by h2load instead (see
+:mod:`benchmarks.h2load`), against the HTTP/2 targets only.  The memory case is
+not a load case at all (see :mod:`benchmarks.memory`).
 """
 
 from __future__ import annotations
@@ -30,9 +31,15 @@ class Scenario:
     close: bool = False
     json: bool = False
     """Compare the response as JSON (frameworks differ in whitespace, not in content)."""
+    http: str = "1"
+    """``1``: driven by wrk over HTTP/1.1; ``2``: by h2load over HTTP/2, on the HTTP/2 targets."""
+    streams: int = 1
+    """HTTP/2: the streams each connection keeps in flight (h2load's ``-m``)."""
 
     @property
     def group(self) -> str:
+        if self.http == "2":
+            return "http2"
         return "pipelining" if self.pipeline > 1 else "main"
 
     def request_headers(self) -> list[tuple[str, str]]:
@@ -110,6 +117,20 @@ SCENARIOS: list[Scenario] = [
     Scenario("sleep-10ms", "GET /sleep: the handler awaits 10 ms", "/sleep", payloads.HELLO),
     _plaintext("new-connection", "plaintext, `Connection: close`: a new connection per request", close=True),
     _plaintext("pipelining-16", "plaintext, 16 requests pipelined per connection", pipeline=16),
+]
+H2_CONNECTIONS = 16
+SCENARIOS += [
+    Scenario(
+        f"h2-streams-{streams}",
+        f"HTTP/2 GET /plaintext, {H2_CONNECTIONS} connections, {streams} concurrent "
+        f"stream{'s' if streams > 1 else ''} each (h2load)",
+        "/plaintext",
+        payloads.HELLO,
+        connections=H2_CONNECTIONS,
+        http="2",
+        streams=streams,
+    )
+    for streams in (1, 10, 100)
 ]
 
 PLAINTEXT = SCENARIOS[0]

@@ -3,7 +3,8 @@
 Targets of the same ``family`` do the same work, so their requests/s compare
 directly: ``raw`` is the hand-written app on each server's own interface; every
 other family is one framework's app.  Each row's "x uvicorn" ratio divides by
-the same family on uvicorn (:func:`baseline`).
+the same family on uvicorn (:func:`baseline`); the HTTP/2 families, which uvicorn
+cannot serve, divide by hypercorn.
 """
 
 from __future__ import annotations
@@ -34,13 +35,16 @@ class Target:
     workers: int = 1
     """Server processes.  One is pinned to the server core; more are not pinned at all,
     so that they and wrk share the machine's cores."""
+    http: str = "1"
+    """``2``: served over HTTP/2 only (h2c by prior knowledge, or h2 by ALPN over TLS); it runs
+    the HTTP/2 scenarios, which the others do not."""
 
     def command(self, port: int) -> list[str]:
         command = SERVER_COMMANDS[self.server](self, port)
         if self.tls:
             from .tls import server_flags
 
-            command += server_flags()
+            command += server_flags(self.server)
         return command
 
     def runs(self, scenario: str) -> bool:
@@ -53,7 +57,7 @@ def _pyre(target: Target, port: int) -> list[str]:
         "--host", HOST, "--port", str(port),
         "--no-access-log", "--log-level", "warning",
         "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS), "--backlog", "4096",
-        *_workers(target),
+        *_workers(target), *(["--http", "2"] if target.http == "2" else []),
     ]  # fmt: skip
 
 
@@ -77,7 +81,7 @@ def _granian(target: Target, port: int) -> list[str]:
     return [
         sys.executable, "-m", "granian", target.app,
         "--interface", target.interface, "--host", HOST, "--port", str(port),
-        "--workers", str(target.workers), "--http", "1", "--no-ws", "--loop", "uvloop",
+        "--workers", str(target.workers), "--http", target.http, "--no-ws", "--loop", "uvloop",
         "--log-level", "warning", "--no-access-log", "--backlog", "4096",
         # granian admits at most this many connections at once (default: the backlog)
         "--backpressure", "20000",
@@ -85,6 +89,7 @@ def _granian(target: Target, port: int) -> list[str]:
 
 
 def _hypercorn(target: Target, port: int) -> list[str]:
+    # Serves HTTP/2 without a flag: h2c by prior knowledge, h2 by ALPN over TLS.
     return [
         sys.executable, "-m", "hypercorn", target.app,
         "--bind", f"{HOST}:{port}", "--workers", "1", "--worker-class", "uvloop",
@@ -119,12 +124,20 @@ TARGETS: list[Target] = [
         ("starlette", "Starlette on uvicorn", "uvicorn", "asgi", "starlette_app", "starlette", "starlette"),
         ("starlette-pyre", "Starlette on pyre-server (from_asgi)", "pyre", "asgi", "starlette_on_pyre",
          "starlette", "starlette pyre-asgi"),
+        ("starlette-granian", "Starlette on granian", "granian", "asgi", "starlette_app", "starlette",
+         "starlette"),
         ("fastapi", "FastAPI on uvicorn", "uvicorn", "asgi", "fastapi_app", "fastapi", "fastapi pydantic"),
         ("fastapi-pyre", "FastAPI on pyre-server (from_asgi)", "pyre", "asgi", "fastapi_on_pyre", "fastapi",
          "fastapi pydantic pyre-asgi"),
+        ("fastapi-granian", "FastAPI on granian", "granian", "asgi", "fastapi_app", "fastapi",
+         "fastapi pydantic"),
         ("litestar", "Litestar on uvicorn", "uvicorn", "asgi", "litestar_app", "litestar", "litestar"),
+        ("litestar-pyre", "Litestar on pyre-server (from_asgi)", "pyre", "asgi", "litestar_on_pyre",
+         "litestar", "litestar pyre-asgi"),
         ("blacksheep", "BlackSheep on uvicorn", "uvicorn", "asgi", "blacksheep_app", "blacksheep",
          "blacksheep"),
+        ("blacksheep-pyre", "BlackSheep on pyre-server (from_asgi)", "pyre", "asgi", "blacksheep_on_pyre",
+         "blacksheep", "blacksheep pyre-asgi"),
         ("falcon", "Falcon (ASGI) on uvicorn", "uvicorn", "asgi", "falcon_app", "falcon", "falcon"),
     ]
 ]
@@ -150,6 +163,24 @@ TARGETS += [
         ("granian", "raw RSGI app on granian", "granian", "rsgi", "raw_rsgi"),
     ]
 ]
+# HTTP/2 (h2load): each server over h2c and over TLS, the same apps as the raw family.
+H2C_FAMILY = "h2c"
+H2_TLS_FAMILY = "h2-tls"
+TARGETS += [
+    Target(f"{name}-{family}", f"{label} over {'TLS' if tls else 'h2c'}", server, interface,
+           f"benchmarks.apps.{module}:app", family,
+           (*SERVER_DISTRIBUTIONS[server], *dists.split(), *(("trustme",) if tls else ())), tls=tls,
+           scenarios=("h2-streams-1", "h2-streams-10", "h2-streams-100"), http="2")
+    for family, tls in ((H2C_FAMILY, False), (H2_TLS_FAMILY, True))
+    for name, label, server, interface, module, dists in [
+        ("pyre", "pyre-spec app on pyre-server", "pyre", "pyre", "pyre_native", ""),
+        ("pyre-asgi", "raw ASGI app on pyre-server (from_asgi)", "pyre", "asgi", "pyre_from_asgi",
+         "pyre-asgi"),
+        ("hypercorn", "raw ASGI app on hypercorn", "hypercorn", "asgi", "raw_asgi", ""),
+        ("granian-rsgi", "raw RSGI app on granian", "granian", "rsgi", "raw_rsgi", ""),
+        ("granian-asgi", "raw ASGI app on granian", "granian", "asgi", "raw_asgi", ""),
+    ]
+]
 # fmt: on
 
 TARGET_NAMES = [target.name for target in TARGETS]
@@ -157,6 +188,15 @@ FRAMEWORK_BASELINE = "starlette"
 """Every framework row is also divided by Starlette on uvicorn."""
 
 
+BASELINE_SERVERS = {H2C_FAMILY: "hypercorn", H2_TLS_FAMILY: "hypercorn"}
+"""What each family's ratio divides by when it is not uvicorn (which has no HTTP/2)."""
+
+
+def baseline_server(family: str) -> str:
+    return BASELINE_SERVERS.get(family, "uvicorn")
+
+
 def baseline(target: Target) -> str:
-    """The same family served by uvicorn: what "x uvicorn" divides by."""
-    return next(t.name for t in TARGETS if t.family == target.family and t.server == "uvicorn")
+    """The same family on uvicorn (hypercorn for HTTP/2): what "x uvicorn" divides by."""
+    server = baseline_server(target.family)
+    return next(t.name for t in TARGETS if t.family == target.family and t.server == server)

@@ -1,8 +1,8 @@
 """The TLS targets' certificate: made with trustme when the first TLS server starts.
 
 Every TLS server gets the same certificate and key (an ECDSA P-256 leaf, trustme's
-default), so that pyre-server and uvicorn do the same handshake and record work; the
-answer checks trust its CA.
+default), so that every server does the same handshake and record work; the answer
+checks trust its CA.
 """
 
 from __future__ import annotations
@@ -37,13 +37,22 @@ def certificate() -> Certificate:
     return files
 
 
-def server_flags() -> list[str]:
-    """pyre-server and uvicorn take the same names."""
+# The certificate and key options of each server (pyre-server took uvicorn's names).
+FLAGS = {
+    "pyre": ("--ssl-certfile", "--ssl-keyfile"),
+    "uvicorn": ("--ssl-certfile", "--ssl-keyfile"),
+    "granian": ("--ssl-certificate", "--ssl-keyfile"),
+    "hypercorn": ("--certfile", "--keyfile"),
+}
+
+
+def server_flags(server: str) -> list[str]:
     files = certificate()
-    return ["--ssl-certfile", files.certfile, "--ssl-keyfile", files.keyfile]
+    certificate_flag, key_flag = FLAGS[server]
+    return [certificate_flag, files.certfile, key_flag, files.keyfile]
 
 
-def client_context() -> ssl.SSLContext:
+def client_context(alpn: str = "http/1.1") -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=certificate().cafile)
-    context.set_alpn_protocols(["http/1.1"])
+    context.set_alpn_protocols([alpn])
     return context

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
-import resource
-import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
 
-from .processes import raise_file_limit
+from .processes import find_or_install, run_load_generator
+from .samples import Sample
 from .scenarios import Scenario
 from .targets import HOST
 
@@ -24,46 +19,19 @@ REPORT_LUA = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    '%s{"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,'
-    .. '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}\\n',
-    "__MARKER__", summary.requests, summary.duration, summary.bytes,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    '%s{"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,'
+    .. '"max_us":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}\\n',
+    "__MARKER__", summary.requests, summary.duration, summary.bytes, latency:percentile(50),
+    latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max,
     e.connect, e.read, e.write, e.status, e.timeout))
 end
 """.replace("__MARKER__", RESULT_MARKER)
 
 
-@dataclass(frozen=True)
-class Sample:
-    requests: int
-    seconds: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    errors: dict[str, int]
-    server_cpu: float = 0.0
-    """CPU time the server used per second of load: near 1.0 means it had its core to itself."""
-    wrk_cpu: float = 0.0
-    """The same for wrk: near 1.0 means the load generator, not the server, set the pace."""
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-
 def ensure_wrk() -> str:
     """wrk's path, installing it from the system packages when possible."""
-    if found := shutil.which("wrk"):
+    if found := find_or_install("wrk", "wrk"):
         return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        print("wrk is missing: installing it with apt-get", file=sys.stderr)
-        install = ["apt-get", "install", "-y", "wrk"]
-        if subprocess.run(install, stdout=subprocess.DEVNULL, check=False).returncode:
-            subprocess.run(["apt-get", "update"], stdout=subprocess.DEVNULL, check=False)
-            subprocess.run(install, stdout=subprocess.DEVNULL, check=False)
-        if found := shutil.which("wrk"):
-            return found
     raise SystemExit(
         "wrk is not installed and could not be installed here: install it (`apt-get install wrk`, "
         "`brew install wrk`, or build https://github.com/wg/wrk) and run again"
@@ -106,29 +74,14 @@ def run(
         "taskset", "-c", str(core), wrk, "-t1", f"-c{scenario.connections}", f"-d{seconds:g}s",
         "--timeout", SOCKET_TIMEOUT, "--latency", "-s", str(script), f"{scheme}://{HOST}:{port}{scenario.path}",
     ]  # fmt: skip
-    before = children_cpu_seconds()
-    completed = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        check=False,
-        preexec_fn=raise_file_limit,
-    )
-    wrk_cpu = children_cpu_seconds() - before
+    completed, wrk_cpu = run_load_generator(command, seconds)
     for line in completed.stdout.splitlines():
         if line.startswith(RESULT_MARKER):
             sample = parse(line.removeprefix(RESULT_MARKER))
-            return dataclasses.replace(sample, wrk_cpu=wrk_cpu / sample.seconds if sample.seconds else 0.0)
+            return dataclasses.replace(sample, load_cpu=wrk_cpu / sample.seconds if sample.seconds else 0.0)
     raise RuntimeError(
         f"wrk failed ({completed.returncode}): {(completed.stderr or completed.stdout).strip()}"
     )
-
-
-def children_cpu_seconds() -> float:
-    """CPU time of this process's finished children: each wrk run, once it has been waited for."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def parse(line: str) -> Sample:
@@ -139,6 +92,7 @@ def parse(line: str) -> Sample:
         p50_ms=raw["p50_us"] / 1e3,
         p90_ms=raw["p90_us"] / 1e3,
         p99_ms=raw["p99_us"] / 1e3,
+        p999_ms=raw["p999_us"] / 1e3,
         max_ms=raw["max_us"] / 1e3,
         errors={name: count for name, count in raw["errors"].items() if count},
     )

@@ -1,0 +1,7 @@
+"""The Litestar app on pyre-server, through pyre-asgi's ``from_asgi``."""
+
+from pyre.asgi import from_asgi
+
+from .litestar_app import app as asgi_app
+
+app = from_asgi(asgi_app)
