@@ -145,6 +145,18 @@ def test_head_of_a_101_keeps_its_connection_field() -> None:
     assert not keep_alive
 
 
+def test_head_of_a_101_gets_connection_upgrade_when_the_app_gave_none() -> None:
+    head, _, _ = _head(101, [(b"upgrade", b"websocket")], None, Framing.SWITCH)
+    assert head == (
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
+        b"date: D\r\nserver: pyre\r\nconnection: upgrade\r\n\r\n"
+    )
+    head, _, _ = _head(
+        101, [(b"connection", b"Keep-Alive, Upgrade"), (b"upgrade", b"h2c")], None, Framing.SWITCH
+    )
+    assert head.count(b"connection:") == 1, head
+
+
 @pytest.mark.parametrize(
     ("status", "headers", "message"),
     [

@@ -16,8 +16,20 @@ from pathlib import Path
 import pytest
 from reference_server import serve
 
-from pyre.spec import Application
+from pyre.spec import Application, Request, RequestWrapper, Response
+from pyre.spec.testing import SpecViolation
 from pyre.spec.testing.conformance import Context, Limits, Results, all_cases, apps, conformance_tests
+from pyre.spec.testing.conformance._coverage import (
+    COVERED,
+    INDEX,
+    MISSING,
+    NOT_COVERED,
+    SERVER_PARTIES,
+    coverage,
+    coverage_table,
+    parse_index,
+    server_bound,
+)
 
 TESTS_DIR = Path(__file__).parent
 SPEC = TESTS_DIR.parents[2] / "docs" / "spec" / "index.md"
@@ -64,6 +76,97 @@ def test_every_case_names_a_spec_assertion_at_its_level() -> None:
     assert index
     for case in all_cases():
         assert index.get(case.assertion) == case.level, case.id
+
+
+# -- coverage: every server-bound ID has a case or a declared reason ---------------
+
+
+def test_the_kits_index_is_the_documents() -> None:
+    if not SPEC.exists():
+        pytest.skip("docs/spec is not part of this checkout")
+    document = parse_index(SPEC.read_text())
+    assert len(document) > 100
+    added = {ident: row for ident, row in document.items() if INDEX.get(ident) != row}
+    dropped = sorted(set(INDEX) - set(document))
+    assert not added, f"update _coverage.INDEX: the document has {added}"
+    assert not dropped, f"update _coverage.INDEX: the document no longer has {dropped}"
+
+
+def test_every_server_bound_id_has_a_case_or_a_declared_reason() -> None:
+    rows = coverage(all_cases())
+    assert [row.assertion for row in rows] == server_bound()
+    undeclared = [row.assertion for row in rows if row.status == MISSING and row.assertion not in NOT_COVERED]
+    assert not undeclared, f"server-bound IDs with neither a case nor a NOT_COVERED entry: {undeclared}"
+
+
+def test_declared_ids_have_no_cases_and_a_reason() -> None:
+    named = {case.assertion for case in all_cases()}
+    for ident, (status, reason) in NOT_COVERED.items():
+        assert INDEX[ident][1] in SERVER_PARTIES, f"{ident} does not bind servers"
+        assert status in ("validator-only", "untestable", MISSING), ident
+        assert reason, ident
+        if status != MISSING:  # a gap that gained cases is simply covered
+            assert ident not in named, f"{ident} has cases now: remove it from NOT_COVERED"
+
+
+def test_covered_is_computed_from_the_cases() -> None:
+    rows = {row.assertion: row for row in coverage(all_cases()[:1])}
+    first = all_cases()[0]
+    assert rows[first.assertion].status == COVERED
+    assert rows[first.assertion].cases == (first.id,)
+    others = [row for row in rows.values() if row.assertion != first.assertion]
+    assert all(row.status != COVERED for row in others)
+
+
+def test_coverage_table_lists_every_server_bound_id() -> None:
+    cases = all_cases()
+    table = coverage_table(coverage(cases), {cases[0].id: "passed"})
+    lines = table.splitlines()
+    counts = {status: sum(row.status == status for row in coverage(cases)) for status in (COVERED, MISSING)}
+    assert lines[0].startswith(f"server-bound assertions: {len(server_bound())} ({counts[COVERED]} covered")
+    assert [line.split()[0] for line in lines[1:]] == server_bound()
+    assert any(line.startswith(cases[0].assertion) and "1 passed" in line for line in lines), table
+    assert "PYRE-RESP-25    SHOULD  untestable      TCP keeps no write boundaries" in table
+
+
+# -- the validated apps: a server-side violation fails any case with its ID --------
+
+
+class _ListClient(RequestWrapper):
+    """What a server that hands in request.client as a list looks like to the app."""
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        return ["127.0.0.1", 1]  # type: ignore[return-value]
+
+
+def _breaking_client(app: Application):  # type: ignore[no-untyped-def]
+    async def broken(request: Request) -> Response:
+        return await app(_ListClient(request))
+
+    return serve(broken)
+
+
+def test_a_server_side_violation_fails_an_unrelated_case_with_its_id() -> None:
+    case = {c.id: c for c in all_cases()}["PYRE-BODY-3[content-length]"]
+    context = Context(_breaking_client, Limits(), timeout=3.0)
+    try:
+        with pytest.raises(SpecViolation) as caught:
+            case.check(context)
+    finally:
+        context.close()
+    assert caught.value.assertion == "PYRE-REQ-11", str(caught.value)
+
+
+def test_the_unchecked_app_is_not_validated() -> None:
+    # It answers with its own transfer-encoding, which the validator would refuse app-side.
+    context = Context(serve, Limits(), timeout=3.0)
+    try:
+        with context.connect(apps.unchecked) as client:
+            client.send(b"GET /app-te HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.read_response().body == b"framed once"
+    finally:
+        context.close()
 
 
 def test_unknown_expected_failure_is_refused() -> None:
@@ -230,10 +333,15 @@ def test_pytest_session_prints_report_and_honours_xfail(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    out = result.stdout
+    out, _, covered = result.stdout.partition("coverage of the server-bound assertions")
     assert "pyre-spec conformance" in out, out
     assert "[XPASS(strict)] wrongly expected to fail" in out, out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("PYRE-")}
     assert rows["PYRE-WIRE-7"][:4] == ["MUST", "2", "0", "1"], out
     assert rows["PYRE-WIRE-4"][:4] == ["SHOULD", "1", "1", "0"], out
+    assert f"server-bound assertions: {len(server_bound())} (" in covered, covered
+    wire_7 = [line.split() for line in covered.splitlines() if line.startswith("PYRE-WIRE-7 ")]
+    assert wire_7, covered
+    assert wire_7[0][:3] == ["PYRE-WIRE-7", "MUST", "covered"], covered
+    assert wire_7[0][-4:] == ["2", "passed,", "1", "xfailed"], covered
     assert result.returncode == 1

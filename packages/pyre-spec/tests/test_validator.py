@@ -491,7 +491,7 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ("PYRE-HDR-2", {"headers": Headers([(b"host", b"testserver"), (b"accept", b"a ")])}),
     ("PYRE-HDR-5", {"headers": Headers([(b"host", b"testserver"), (b"bad name", b"a")])}),
     ("PYRE-HDR-5", {"headers": Headers([(b"host", b"testserver"), (b"a", b"b\r\nc: d")])}),
-    ("PYRE-HDR-7", {"trailers": Headers()}),
+    ("PYRE-HDR-7", {"trailers": Headers([(b"x-sum", b"1")])}),
     ("PYRE-VER-1", {"server_info": ServerInfo("old", spec_version="1")}),
     ("PYRE-VER-2", {"server_info": ServerInfo("odd", extensions={"pyre.upgrade"})}),  # type: ignore[arg-type]
 ]
@@ -502,6 +502,17 @@ async def test_bad_request_is_caught(assertion: str, attributes: dict[str, Any])
     with pytest.raises(SpecViolation) as caught:
         await send_broken(ok, **attributes)
     assert caught.value.assertion == assertion, str(caught.value)
+
+
+async def test_empty_content_may_have_its_empty_trailers_from_the_start() -> None:
+    # Content of length 0 is consumed to its end before the app reads it (PYRE-HDR-9).
+    response = await send_broken(ok, trailers=Headers())
+    assert response.status == 200
+    driver = Driver(validate(ok))
+    request = driver.build("POST", "/", body=b"ok")
+    request.trailers = Headers()
+    with pytest.raises(SpecViolation, match=r"^PYRE-HDR-7"):
+        await driver.send(request)
 
 
 async def test_disconnected_is_checked_on_every_read() -> None:

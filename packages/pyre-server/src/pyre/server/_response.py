@@ -27,6 +27,7 @@ CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 LAST_CHUNK: Final = b"0\r\n\r\n"
 CLOSE_LINE: Final = b"connection: close\r\n"
 KEEP_ALIVE_LINE: Final = b"connection: keep-alive\r\n"
+UPGRADE_LINE: Final = b"connection: upgrade\r\n"
 
 
 class InvalidResponse(ValueError):
@@ -172,6 +173,7 @@ def response_head(
     check_fields(headers, "headers")
     app_length = None
     app_close = False
+    app_upgrade = False
     date, server, extra = server_lines
     for pair in headers:
         line, kind = header_line(pair)
@@ -185,6 +187,9 @@ def response_head(
                 app_close = app_close or b"close" in line.lower()
                 if framing != Framing.SWITCH:  # a 101 names its Upgrade in Connection
                     continue
+                app_upgrade = app_upgrade or b"upgrade" in {
+                    option.strip().lower() for option in pair[1].split(b",")
+                }
             if kind == DATE:
                 date = b""
             elif kind == SERVER:
@@ -208,7 +213,8 @@ def response_head(
         elif length is not None and method == "HEAD" and status != 304:
             lines.append(b"content-length: %d\r\n" % length)
     if framing == Framing.SWITCH:
-        pass
+        if not app_upgrade:  # pyre spec PYRE-UPG-4
+            lines.append(UPGRADE_LINE)
     elif not keep_alive:
         lines.append(CLOSE_LINE)
     elif version == "1.0":

@@ -100,15 +100,16 @@ def check_request(
     expected_authority = target_authority if target_authority is not None else (hosts[0] if hosts else None)
     if authority != expected_authority:
         raise SpecViolation("PYRE-REQ-9", f"authority is {authority!r}, not {expected_authority!r}")
-    trailers = _attribute(request, "trailers")
-    if trailers is not None:
-        raise SpecViolation("PYRE-HDR-7", "trailers is set before the app consumed the body")
-
     body = _attribute(request, "body")
     for member in ("length", "read", "__aiter__"):
         if not hasattr(body, member):
             raise SpecViolation("PYRE-REQ-1", f"the request body has no {member!r}")
-    _check_length(getattr(body, "length"), headers)  # noqa: B009  (body is still an unchecked object)
+    length = getattr(body, "length")  # noqa: B009  (body is still an unchecked object)
+    _check_length(length, headers)
+    trailers = _attribute(request, "trailers")
+    # Content of length 0 is consumed to its end from the start: trailers may be empty Headers (PYRE-HDR-9).
+    if trailers is not None and not (length == 0 and isinstance(trailers, Headers) and not trailers.raw):
+        raise SpecViolation("PYRE-HDR-7", "trailers is set before the app consumed the body")
 
     for name in ("client", "server"):
         address = _attribute(request, name)

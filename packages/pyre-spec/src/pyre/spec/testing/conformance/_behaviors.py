@@ -117,10 +117,10 @@ def _stream_with_length(context: Context) -> None:
         expect_reusable(client)
 
 
-@behavior("PYRE-FRAME-5", "app-transfer-encoding-removed", level="MUST", section="6.5", app=apps.streaming)
+@behavior("PYRE-FRAME-5", "app-transfer-encoding-removed", level="MUST", section="6.5", app=apps.unchecked)
 def _app_te_removed(context: Context) -> None:
     """An app transfer-encoding field is replaced by the server's own framing."""
-    with context.connect(apps.streaming) as client:
+    with context.connect(apps.unchecked) as client:
         client.send(head("GET", "/app-te"))
         response = client.read_response()
         assert len(response.header_all("transfer-encoding")) <= 1, response.headers

@@ -26,6 +26,10 @@ because the app's lifespan startup failed.
 """
 
 
+class NotApplicable(Exception):
+    """Raised by a check when the server does not offer what it checks (say, an extension)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """The limits of the server under test; the suite builds requests just past them.

@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..._status import STATUSES_WITHOUT_CONTENT
+from .._validator import SpecViolation
 
 __all__ = ["ConnectionClosed", "ProtocolViolation", "WireClient", "WireResponse"]
 
 _MAX_LINE = 256 * 1024
+VIOLATION_FIELD = b"x-pyre-spec-violation"
+"""The field in which the suite's validated apps report what the server broke."""
 
 
 class ConnectionClosed(AssertionError):
@@ -187,6 +190,10 @@ class WireClient:
         del self._buffer[:size]
         return data
 
+    def read_exact(self, size: int) -> bytes:
+        """``size`` bytes, or fewer if the server closed first."""
+        return self._read_exact(size)
+
     def read_fields(self) -> list[tuple[bytes, bytes]] | None:
         """A field section up to its empty line; ``None`` if the connection closed first."""
         fields: list[tuple[bytes, bytes]] = []
@@ -215,7 +222,10 @@ class WireClient:
         return WireResponse(version, status, reason, headers, b"", "none", True)
 
     def read_response(self, method: str = "GET") -> WireResponse:
-        """Read interim responses and one final response to a ``method`` request."""
+        """Read interim responses and one final response to a ``method`` request.
+
+        Raises ``SpecViolation`` when the app found that the server broke an assertion.
+        """
         interim: list[tuple[int, list[tuple[bytes, bytes]]]] = []
         while True:
             response = self.read_head()
@@ -224,6 +234,10 @@ class WireClient:
                 continue
             response.interim = interim
             self.read_body(response, method)
+            for name, value in response.headers:
+                if name == VIOLATION_FIELD:
+                    assertion, _, message = value.decode("latin-1").partition(": ")
+                    raise SpecViolation(assertion, f"the server broke it, as the app saw: {message}")
             return response
 
     def read_body(self, response: WireResponse, method: str = "GET") -> None:

@@ -15,6 +15,13 @@ answers two control routes:
 
 The state behind them lives in this module, so a server must run the suite's
 apps in a single process (one worker).
+
+Every app but ``unchecked`` runs under ``pyre.spec.testing.validate``: a request
+that breaks a server-side requirement of the document (say ``request.client`` a
+list) is answered 500 with the violation in an ``x-pyre-spec-violation`` field,
+and the suite's client fails the case with that assertion ID, whatever the case
+checks.  ``unchecked`` misbehaves on purpose, so that the validator's app-side
+rejection does not hide the server's own check.
 """
 
 from __future__ import annotations
@@ -25,15 +32,18 @@ import json
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..._application import Application
+from ..._application import Application, HasLifespan
 from ..._errors import ClientDisconnected, RequestBodyTooLarge
 from ..._request import Request, State
 from ..._response import FileBody, Response
-from ..._version import EXT_EARLY_HINTS, ServerInfo
+from ..._upgrade import ByteStream
+from ..._version import EXT_EARLY_HINTS, EXT_UPGRADE, ServerInfo
+from .._validator import SpecViolation, validate
+from ._client import VIOLATION_FIELD
 
 __all__ = [
     "CONTROL_TIMEOUT",
@@ -47,10 +57,13 @@ __all__ = [
     "import_path",
     "inside",
     "lifespan",
+    "probe",
     "responses",
     "slow_consumer",
     "streaming",
     "trailers",
+    "unchecked",
+    "upgrade",
 ]
 
 CONTROL_TIMEOUT = 10.0
@@ -122,11 +135,31 @@ async def _control(request: Request) -> Response:
     return _text("unknown control route", 404)
 
 
+def _violation(violation: SpecViolation) -> Response:
+    report = str(violation)[:1000].encode("ascii", "backslashreplace")
+    return Response(500, [(VIOLATION_FIELD, report)], report)
+
+
+def _checked(handler: Handler) -> Handler:
+    """``handler`` with control routes, and the server's side checked by ``validate``."""
+    validated = validate(handler)
+
+    async def checked(request: Request) -> Response:
+        try:
+            return await validated(request)
+        except SpecViolation as violation:
+            return _violation(violation)
+
+    checked.__name__ = checked.__qualname__ = handler.__name__
+    checked.__doc__ = handler.__doc__
+    return _controlled(checked)
+
+
 def _latin1(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-@_controlled
+@_checked
 async def echo(request: Request) -> Response:
     """The request as the app saw it, as JSON; byte strings are decoded as ISO-8859-1.
 
@@ -170,23 +203,20 @@ async def _gated(key: str) -> AsyncIterator[bytes]:
     yield b"second\n"
 
 
-@_controlled
+@_checked
 async def streaming(request: Request) -> Response:
     """Streamed response bodies.
 
     ``/chunks?n=N`` yields ``chunk-i`` lines; ``/gated?id=ID`` yields one line,
     then waits for ``ID`` before the second, so the client can prove the first
     reached it before the stream ended; ``/with-length`` streams with an app
-    ``content-length``; ``/app-te`` sets its own ``transfer-encoding``, which the
-    server must drop; ``/empty`` yields nothing.
+    ``content-length``; ``/empty`` yields nothing.
     """
     route = request.raw_path
     if route == b"/gated":
         return Response(200, [(b"content-type", b"text/plain")], _gated(_params(request)["id"]))
     if route == b"/with-length":
         return Response(200, [(b"content-length", b"10")], _chunks([b"01234", b"56789"]))
-    if route == b"/app-te":
-        return Response(200, [(b"transfer-encoding", b"chunked")], _chunks([b"framed ", b"once"]))
     if route == b"/empty":
         return Response(200, [], _chunks([]))
     count = int(_params(request).get("n", "3"))
@@ -195,7 +225,7 @@ async def streaming(request: Request) -> Response:
     )
 
 
-@_controlled
+@_checked
 async def slow_consumer(request: Request) -> Response:
     """``/upload?id=ID`` reads nothing until ``ID`` is posted, then counts the body."""
     await _wait(_params(request)["id"])
@@ -217,7 +247,7 @@ async def _endless(key: str) -> AsyncIterator[bytes]:
         post(key, "stream closed")
 
 
-@_controlled
+@_checked
 async def disconnect(request: Request) -> Response:
     """What the app sees when the client leaves; each route posts its finding under ``id``.
 
@@ -242,7 +272,7 @@ async def disconnect(request: Request) -> Response:
     return Response(200, [(b"content-type", b"application/octet-stream")], _endless(key))
 
 
-@_controlled
+@_checked
 async def trailers(request: Request) -> Response:
     """``/echo``: the request body and trailers (and whether trailers showed before the body
     was read); ``/send``: a streamed response with an ``x-checksum`` trailer."""
@@ -266,7 +296,7 @@ async def trailers(request: Request) -> Response:
     )
 
 
-@_controlled
+@_checked
 async def expect_continue(request: Request) -> Response:
     """``/read`` reads and returns the body; ``/ignore`` answers without reading it."""
     if request.raw_path == b"/ignore":
@@ -274,7 +304,7 @@ async def expect_continue(request: Request) -> Response:
     return Response(200, [], await request.body.read())
 
 
-@_controlled
+@_checked
 async def responses(request: Request) -> Response:
     """Fixed responses: ``/bytes``, ``/204``, ``/304``, ``/file``, ``/file-range``,
     ``/file-fd``, ``/big``, ``/early-hints``, ``/close`` (the app asks for
@@ -313,12 +343,19 @@ async def _failing_stream() -> AsyncIterator[bytes]:
     raise _AppError("conformance-secret: raised while streaming")
 
 
-@_controlled
+@_checked
 async def errors(request: Request) -> Response:
     """``/raise``: raises before a response; ``/raise-mid-stream``: raises after the first chunk;
-    ``/raise-with-length``: the same with an app ``content-length``."""
+    ``/raise-with-length``: the same with an app ``content-length``; ``/raise-with-trailers``:
+    the same with trailers, which must never be called."""
     if request.raw_path == b"/raise":
         raise _AppError("conformance-secret: raised before the response")
+    if request.raw_path == b"/raise-with-trailers":
+
+        async def never() -> list[tuple[bytes, bytes]]:
+            return [(b"x-after-error", b"sent")]
+
+        return Response(200, [(b"trailer", b"x-after-error")], _failing_stream(), trailers=never)
     if request.raw_path == b"/raise-with-length":
         return Response(200, [(b"content-length", b"100")], _failing_stream())
     return Response(200, [], _failing_stream())
@@ -334,6 +371,8 @@ class LifespanApp:
     async def lifespan(self, server: ServerInfo, state: State) -> AsyncIterator[None]:
         if self.fail:
             raise RuntimeError("conformance: startup failed on purpose")
+        for _ in range(3):  # a startup that suspends: the server must wait for it (PYRE-LIFE-3)
+            await asyncio.sleep(0)
         state["started_by"] = server.name
         state["requests"] = 0
         yield
@@ -350,8 +389,247 @@ class LifespanApp:
         )
 
 
-lifespan = LifespanApp()
-failing_lifespan = LifespanApp(fail=True)
+class _CheckedLifespanApp:
+    """A ``LifespanApp`` under ``validate``, reporting violations as ``_checked`` does."""
+
+    def __init__(self, app: LifespanApp) -> None:
+        validated = validate(app)
+        assert isinstance(validated, HasLifespan)
+        self._validated = validated
+
+    def lifespan(self, server: ServerInfo, state: State) -> AbstractAsyncContextManager[None]:
+        return self._validated.lifespan(server, state)
+
+    async def __call__(self, request: Request) -> Response:
+        try:
+            return await self._validated(request)
+        except SpecViolation as violation:
+            return _violation(violation)
+
+
+lifespan = _CheckedLifespanApp(LifespanApp())
+failing_lifespan = _CheckedLifespanApp(LifespanApp(fail=True))
+
+_server_infos: dict[object, ServerInfo] = {}
+"""The first ServerInfo each server (by its address) handed in, to compare later ones with."""
+_calls: dict[str, int] = {}
+_running: set[asyncio.Task[Any]] = set()
+
+
+def _server_report(request: Request) -> dict[str, Any]:
+    info = request.server_info
+    first = _server_infos.setdefault(request.server, info)
+    return {
+        "scheme": request.scheme,
+        "root_path": request.root_path,
+        "path": request.path,
+        "extensions": sorted(request.extensions),
+        "spec_version": info.spec_version,
+        "server_extensions": sorted(info.extensions),
+        "same_server_info": info is first,
+        "disconnected": request.disconnected,
+    }
+
+
+async def _task_report(key: str) -> str:
+    task = asyncio.current_task()
+    if task is None:
+        return "no current task"
+    if task in _running:
+        return "the task is running another request's app"
+    _running.add(task)
+    post(f"{key}-running", "yes")
+    try:
+        async with asyncio.timeout(CONTROL_TIMEOUT):
+            await _wait(key)
+    finally:
+        _running.discard(task)
+    return "own task"
+
+
+async def _watch_disconnect(request: Request, key: str, poll: bool) -> None:
+    before = request.disconnected
+    post(f"{key}-started", "yes")
+    if poll:  # without wait_disconnected(): the server must watch the connection itself
+        for _ in range(int(CONTROL_TIMEOUT * 100)):
+            if request.disconnected:
+                break
+            await asyncio.sleep(0.01)
+    else:
+        await request.wait_disconnected()
+    after = request.disconnected
+    await asyncio.sleep(0)
+    post(key, f"before={before} after={after} later={request.disconnected}")
+
+
+async def _read_after_disconnect(request: Request, key: str) -> None:
+    await request.wait_disconnected()
+    try:
+        await request.body.read()
+    except Exception as error:
+        post(key, str(error) if isinstance(error, SpecViolation) else type(error).__name__)
+        raise
+    post(key, "read returned")
+
+
+async def _mixed_read(request: Request) -> Response:
+    chunks = aiter(request.body)
+    first = await anext(chunks, b"")
+    rest = await request.body.read()
+    again = await request.body.read()
+    return _json({"first": _latin1(first), "rest": _latin1(rest), "again": _latin1(again)})
+
+
+async def _read_max(request: Request, limit: int) -> Response:
+    try:
+        content = await request.body.read(limit)
+    except RequestBodyTooLarge:
+        return _json({"raised": True})
+    return _json({"raised": False, "read": len(content)})
+
+
+async def _echo_stream(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.body:
+        yield chunk
+
+
+class _Tagged(Response):
+    """A Response subclass with an attribute the document does not know (PYRE-VER-4)."""
+
+    conformance_note = "ignore me"
+
+
+@_checked
+async def probe(request: Request) -> Response:
+    """The request's server-side attributes and behaviour, one route each.
+
+    ``/report``: scheme, root_path, path, extensions, server_info and disconnected as JSON;
+    ``/called?id=ID``: posts ``called`` under ID before reading the body, then counts the calls
+    for ID; ``/calls?id=ID``: that count; ``/task?id=ID``: whether the app runs in a Task of its
+    own (answered once ID is posted); ``/disconnect?id=ID`` (``&poll=1`` without
+    ``wait_disconnected``): ``disconnected`` before and after the client left, posted under ID;
+    ``/read-after-disconnect?id=ID``: what reading the body raised once the client left;
+    ``/mixed``: the first chunk by iteration, the rest by ``read()``, then ``read()`` again;
+    ``/chunks``: the sizes of the chunks iteration yields; ``/read-max?max=N``: whether
+    ``read(N)`` raised ``RequestBodyTooLarge``; ``/echo-stream``: the body streamed back as it is
+    read; ``/fields``: repeated and ordered fields; ``/server-field``: an app ``server`` field;
+    ``/subclass``: a Response subclass.
+    """
+    route = request.raw_path
+    params = _params(request)
+    if route == b"/report":
+        return _json(_server_report(request))
+    if route == b"/called":
+        key = params["id"]
+        _calls[key] = _calls.get(key, 0) + 1
+        post(key, "called")
+        body = await request.body.read()
+        return _json({"calls": _calls[key], "body": _latin1(body)})
+    if route == b"/calls":
+        return _json({"calls": _calls.get(params["id"], 0)})
+    if route == b"/task":
+        return _text(await _task_report(params["id"]))
+    if route == b"/disconnect":
+        await _watch_disconnect(request, params["id"], poll="poll" in params)
+        return _text("gone")
+    if route == b"/read-after-disconnect":
+        await _read_after_disconnect(request, params["id"])
+        return _text("read")
+    if route == b"/mixed":
+        return await _mixed_read(request)
+    if route == b"/chunks":
+        sizes = [len(chunk) async for chunk in request.body]
+        return _json({"sizes": sizes})
+    if route == b"/read-max":
+        return await _read_max(request, int(params["max"]))
+    if route == b"/echo-stream":
+        return Response(200, [(b"content-type", b"application/octet-stream")], _echo_stream(request))
+    if route == b"/fields":
+        return Response(
+            200,
+            [
+                (b"x-b", b"1"),
+                (b"x-a", b"2"),
+                (b"x-b", b"3"),
+                (b"set-cookie", b"a=1"),
+                (b"set-cookie", b"b=2"),
+            ],
+            b"fields",
+        )
+    if route == b"/server-field":
+        return Response(200, [(b"server", b"conformance-app")], b"named")
+    if route == b"/subclass":
+        return _Tagged(200, [], b"subclass")
+    return _text("unknown probe route", 404)
+
+
+async def _upgraded(key: str, stream: ByteStream) -> None:
+    """Echo until the client closes; post what the stream did at the end."""
+    _calls[key] = _calls.get(key, 0) + 1
+    while data := await stream.read(65536):
+        await stream.write(data)
+    again = await stream.read(65536)
+    await stream.close()
+    await stream.close()
+    post(key, f"calls={_calls[key]} eof-again={again == b''}")
+
+
+async def _write_until_gone(key: str, stream: ByteStream) -> None:
+    await stream.write(b"ready")
+    while await stream.read(65536):
+        pass
+    try:
+        for _ in range(int(CONTROL_TIMEOUT * 100)):
+            await stream.write(b"x" * 65536)
+            await asyncio.sleep(0.01)
+    except Exception as error:
+        post(key, str(error) if isinstance(error, SpecViolation) else type(error).__name__)
+        raise
+    post(key, "writes never failed")
+
+
+@_checked
+async def upgrade(request: Request) -> Response:
+    """Protocol upgrade (answered 501 when the server does not list ``pyre.upgrade``).
+
+    ``/echo?id=ID``: 101 with a body the server must ignore, then echoes the stream until the
+    client closes and posts the handler's call count and whether ``read()`` kept returning
+    ``b""``; ``/write-after-close?id=ID``: writes ``ready``, then writes until the client has
+    gone and posts what ``write()`` raised.
+    """
+    if not request.server_info.supports(EXT_UPGRADE):
+        return _text("no pyre.upgrade", 501)
+    key = _params(request)["id"]
+    fields = [(b"upgrade", b"pyre-conformance")]
+    if request.raw_path == b"/write-after-close":
+        return Response(101, fields, b"", upgrade=lambda stream: _write_until_gone(key, stream))
+    return Response(101, fields, b"ignored body", upgrade=lambda stream: _upgraded(key, stream))
+
+
+async def _never_called(stream: ByteStream) -> None:
+    await stream.close()
+
+
+@_controlled
+async def unchecked(request: Request) -> Response:
+    """Responses that break the application's side on purpose; the server must catch them.
+
+    ``/app-te`` sets its own ``transfer-encoding``; ``/wrong-length`` a ``content-length``
+    that disagrees with its bytes; ``/two-lengths`` two of them; ``/bad-length`` a non-decimal
+    one; ``/101`` answers 101 a request that asked for no upgrade.
+    """
+    route = request.raw_path
+    if route == b"/app-te":
+        return Response(200, [(b"transfer-encoding", b"chunked")], _chunks([b"framed ", b"once"]))
+    if route == b"/wrong-length":
+        return Response(200, [(b"content-length", b"99")], b"seven b")
+    if route == b"/two-lengths":
+        return Response(200, [(b"content-length", b"3"), (b"content-length", b"3")], b"two")
+    if route == b"/bad-length":
+        return Response(200, [(b"content-length", b"0x3")], b"bad")
+    if route == b"/101":
+        return Response(101, [(b"upgrade", b"pyre-conformance")], b"", upgrade=_never_called)
+    return _text("unknown route", 404)
 
 
 # -- inside: what only code in the server sees, and responses the server must refuse --------

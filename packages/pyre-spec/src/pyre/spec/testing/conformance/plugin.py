@@ -11,6 +11,7 @@ from collections.abc import Generator
 import pytest
 
 from ._cases import Case
+from ._coverage import coverage, coverage_table
 from ._report import Results
 
 PLUGIN_NAME = "pyre-spec-conformance-report"
@@ -35,8 +36,13 @@ class ConformanceReport:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.results.outcomes:
+            from ._suite import all_cases
+
             terminalreporter.write_sep("=", "pyre-spec conformance")
             terminalreporter.write_line(self.results.table())
+            terminalreporter.write_sep("-", "pyre-spec conformance: coverage of the server-bound assertions")
+            outcomes = {case_id: outcome for case_id, (_, _, outcome) in self.results.outcomes.items()}
+            terminalreporter.write_line(coverage_table(coverage(all_cases()), outcomes))
 
 
 def _outcome(report: pytest.TestReport) -> str | None:
