@@ -12,7 +12,6 @@ import httpx
 import pytest
 from asgi_apps import fastapi_app, starlette_app
 from asgi_apps.http2 import (
-    PYRE_HAS_HTTP2,
     Certificates,
     make_certificates,
     on_pyre_server,
@@ -21,8 +20,6 @@ from asgi_apps.http2 import (
 import pyre.spec
 from examples import demo
 from pyre.asgi import from_asgi
-
-pytestmark = pytest.mark.xfail(not PYRE_HAS_HTTP2, reason="pyre-server has no HTTP/2 yet", strict=True)
 
 WAIT = 20.0
 # Framing and connection management are per protocol (RFC 9113 section 8.2.2); the date ticks;

@@ -17,7 +17,6 @@ import h2.events
 import httpx
 import pytest
 from asgi_apps.http2 import (
-    SERVER_PARAMS,
     SERVERS,
     STATIC,
     WAIT,
@@ -30,7 +29,7 @@ from asgi_apps.http2 import (
     run,
 )
 
-pytestmark = pytest.mark.parametrize("server_name", SERVER_PARAMS)
+pytestmark = pytest.mark.parametrize("server_name", list(SERVERS))
 
 CURL_TRANSPORTS = {
     "tls-alpn": ("--http2",),
@@ -115,9 +114,19 @@ async def test_curl_get_sees_the_request_over_http2(
 
 
 async def test_curl_post_with_a_body(
-    curl_to: tuple[Served, str], certificates: Certificates, tmp_path: pathlib.Path
+    curl_to: tuple[Served, str],
+    certificates: Certificates,
+    tmp_path: pathlib.Path,
+    server_name: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     served, transport = curl_to
+    if (server_name, transport) == ("pyre-server", "upgrade"):
+        reason = (
+            "pyre-server answers 400 to any request with content that asks to upgrade (PYRE-UPG-9),"
+            " so curl --http2's POST to an http:// URL fails; hypercorn answers it over HTTP/1.1"
+        )
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     payload = bytes(range(256)) * 1024  # 256 KiB: several DATA frames and window updates
     (tmp_path / "payload").write_bytes(payload)
     reply = await curl(

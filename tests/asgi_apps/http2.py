@@ -222,8 +222,6 @@ async def on_pyre_server(
     app: Application, certificates: Certificates | None = None, **options: Any
 ) -> AsyncIterator[Served]:
     """pyre-server with HTTP/2: by ALPN over TLS (``--http auto``), h2c beside HTTP/1.1 in cleartext."""
-    if not PYRE_HAS_HTTP2:
-        raise RuntimeError("pyre-server has no HTTP/2 yet")
     if certificates is None:
         options.setdefault("h2c", True)
     else:
@@ -271,16 +269,6 @@ SERVERS: dict[str, Callable[..., AbstractAsyncContextManager[Served]]] = {
     "pyre-server": on_pyre_server,
     "hypercorn": on_hypercorn,
 }
-
-PYRE_HAS_HTTP2 = "h2c" in Config.__dataclass_fields__
-SERVER_PARAMS = [
-    pytest.param(
-        "pyre-server",
-        marks=pytest.mark.xfail(not PYRE_HAS_HTTP2, reason="pyre-server has no HTTP/2 yet", strict=True),
-    ),
-    "hypercorn",
-]
-"""``SERVERS`` as test parameters: pyre-server's expected to fail until its HTTP/2 lands."""
 
 
 class H2Client:
@@ -335,10 +323,68 @@ class H2Client:
             *extra.items(),
         ]
 
+    async def exchange(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        trailers: list[tuple[str, str]] | None = None,
+        **extra: str,
+    ) -> Exchange:
+        """One stream from request to its end (or its reset); other streams' events are dropped."""
+        stream = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(stream, self.request_headers(method, path, **extra), end_stream=body is None)
+        if body is not None:
+            self.conn.send_data(stream, body, end_stream=trailers is None)
+            if trailers is not None:
+                self.conn.send_headers(stream, trailers, end_stream=True)
+        await self.flush()
+        result = Exchange()
+        while not result.ended:
+            events = await self.events()
+            assert not self.closed, "the server closed the connection"
+            for event in events:
+                if getattr(event, "stream_id", None) == stream:
+                    result.take(event)
+                    if isinstance(event, h2.events.DataReceived):
+                        self.conn.acknowledge_received_data(event.flow_controlled_length, stream)
+            await self.flush()
+        return result
+
     async def close(self) -> None:
         self.writer.close()
         with contextlib.suppress(ConnectionError, OSError, ssl.SSLError):
             await self.writer.wait_closed()
+
+
+@dataclass
+class Exchange:
+    """What one stream brought: interim heads, the final head, body, trailers, or a reset."""
+
+    interim: list[dict[bytes, bytes]] = field(default_factory=list)
+    head: dict[bytes, bytes] = field(default_factory=dict)
+    body: bytes = b""
+    trailers: dict[bytes, bytes] | None = None
+    reset: int | None = None
+    ended: bool = False
+
+    @property
+    def status(self) -> int:
+        return int(self.head[b":status"])
+
+    def take(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.InformationalResponseReceived):
+            self.interim.append(dict(event.headers))
+        elif isinstance(event, h2.events.ResponseReceived):
+            self.head = dict(event.headers)
+        elif isinstance(event, h2.events.DataReceived):
+            self.body += event.data
+        elif isinstance(event, h2.events.TrailersReceived):
+            self.trailers = dict(event.headers)
+        elif isinstance(event, h2.events.StreamReset):
+            self.reset, self.ended = event.error_code, True
+        elif isinstance(event, h2.events.StreamEnded):
+            self.ended = True
 
 
 async def run(*command: str, within: float = WAIT) -> tuple[int, bytes, bytes]:
