@@ -172,3 +172,30 @@ def test_a_head_that_cannot_be_sent_is_refused(
 ) -> None:
     with pytest.raises(InvalidResponse, match=message):
         _head(status, headers, 0, Framing.FIXED)
+
+
+@pytest.mark.parametrize(
+    ("version", "requested", "framing", "ending"),
+    [
+        ("1.0", False, Framing.FIXED, b"connection: close\r\n\r\n"),  # HTTP/1.0 without keep-alive
+        ("1.1", True, Framing.FIXED, b"content-length: 0\r\n\r\n"),  # kept open: the server says nothing
+        ("1.0", True, Framing.UNTIL_CLOSE, b"connection: close\r\n\r\n"),  # close-delimited
+    ],
+)
+def test_the_apps_keep_alive_is_never_sent(
+    version: str, requested: bool, framing: Framing, ending: bytes
+) -> None:
+    # pyre spec PYRE-FRAME-14: the connection field is the server's, whatever the app says.
+    head, _, _ = _head(
+        200, [(b"connection", b"keep-alive, x-trace")], 0, framing, version=version, requested=requested
+    )
+    assert head.count(b"connection:") == (0 if version == "1.1" else 1), head
+    assert b"keep-alive" not in head
+    assert b"x-trace" not in head
+    assert head.endswith(ending)
+
+
+def test_a_204_to_head_has_no_content_length() -> None:
+    # pyre spec PYRE-FRAME-15: the rule for 204 wins over the one for HEAD.
+    head, _, _ = _head(204, [(b"content-length", b"7")], 7, Framing.NO_CONTENT, method="HEAD")
+    assert head == b"HTTP/1.1 204 No Content\r\ndate: D\r\nserver: pyre\r\n\r\n"
