@@ -669,14 +669,28 @@ does not distort the way it cuts requests/s.
   uvicorn); Starlette and FastAPI on uvicorn, granian and pyre-server;
   Litestar and BlackSheep on uvicorn and pyre-server; Falcon on uvicorn. The
   apps live in `benchmarks/apps/` and all do the same work.
-- HTTP/2: `h2load` against pyre-server, hypercorn and granian (RSGI and
-  ASGI) serving the raw apps, over h2c (prior knowledge) and over TLS (ALPN
-  `h2`, the same trustme certificate for every server), 16 connections with
-  1, 10 and 100 concurrent streams each. uvicorn has no HTTP/2, so these
-  tables divide by hypercorn ("x hypercorn").
 - Memory: each server freshly started; a client pinned to the load core opens
   10,000 connections, makes one request on each and leaves them idle; the
   server's resident memory (its whole process group) is read from `/proc`.
+
+## The HTTP/2 family
+
+The scenarios `h2-streams-1`, `h2-streams-10` and `h2-streams-100` are
+driven by `h2load` (nghttp2's load generator: one thread, pinned like wrk)
+instead of wrk: `GET /plaintext` over 16 connections, with 1, 10 or 100
+concurrent streams on each. They run against their own targets, the raw apps
+of the tables above served over HTTP/2 only:
+
+- `*-h2c`: cleartext HTTP/2 by prior knowledge; `*-h2-tls`: TLS, with ALPN
+  `h2` (the same trustme certificate for every server).
+- pyre-server with `--http 2` (the native app, and the raw ASGI app through
+  `from_asgi`); hypercorn, which serves HTTP/2 without a flag; granian with
+  `--http 2` (RSGI and ASGI). uvicorn has no HTTP/2, so these tables divide by
+  the raw ASGI app on hypercorn over the same transport ("x hypercorn").
+- Each answer is checked first with httpx (`http2=True`), which must have
+  spoken HTTP/2, and h2load's own report must name `h2` or `h2c` as the
+  protocol it used. Requests/s counts successful responses; the percentiles
+  are computed from h2load's per-request log (`--log-file`).
 
 ## Columns
 
@@ -700,7 +714,7 @@ does not distort the way it cuts requests/s.
 $ nox -s bench -- --quick       # every case, 2 x 1 s each: ~25 min on 2 cores
 $ nox -s bench                  # full mode (warm-up, 3 x 5 s each): ~95 min; writes this page
 $ nox -s bench -- --quick --only plaintext --servers pyre,uvicorn,granian-rsgi
-$ nox -s bench -- --quick --only 'h2-*'         # the HTTP/2 family alone
+$ nox -s bench -- --quick --only 'h2-*'    # the HTTP/2 family alone
 $ nox -s bench -- --list        # scenarios, targets and the estimated durations
 ```
 
