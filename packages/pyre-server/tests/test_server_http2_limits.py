@@ -110,6 +110,35 @@ async def test_streams_beyond_the_limit_are_refused_while_their_apps_run() -> No
     assert accepted.status == 200
 
 
+async def test_more_open_streams_than_advertised_is_a_connection_error() -> None:
+    """h2's own check: RFC 9113 section 5.1.2 allows a stream or a connection error."""
+    async with serve(echo, h2c=True, h2_max_concurrent_streams=2) as server:
+        client = await connected(server)
+        await client.send(b"".join(headers_frame(n, flags=("END_HEADERS",)) for n in (1, 3, 5)))
+        event = await goaway(client)
+        await client.close()
+    assert event.error_code == ErrorCodes.PROTOCOL_ERROR
+
+
+async def test_limit_concurrency_answers_503_on_the_stream() -> None:
+    release = asyncio.Event()
+
+    async def app(request: Request) -> Response:
+        await release.wait()
+        return Response(200, [], b"ok")
+
+    async with serve(app, h2c=True, limit_concurrency=1) as server:
+        client = await connected(server)
+        first = await client.request()
+        busy = await client.response(await client.request())
+        release.set()
+        done = await client.response(first)
+        await client.close()
+    assert busy.status == 503
+    assert busy.header(b"retry-after") == b"1"
+    assert done.status == 200
+
+
 async def test_rapid_reset_is_cut_off_and_its_apps_never_run() -> None:
     calls = 0
 
