@@ -56,6 +56,8 @@ logger = logging.getLogger("reference_server")
 
 SERVER_INFO = ServerInfo(name="pyre-spec-reference/1.0", extensions=frozenset({EXT_EARLY_HINTS}))
 READ_HIGH_WATER = 64 * 1024
+# PYRE-REQ-23: an interim response has no content and does not change the connection.
+_NOT_IN_INTERIM = frozenset({b"content-length", b"transfer-encoding", b"connection"})
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _BARE_CR = re.compile(rb"\r(?!\n)")
@@ -338,6 +340,11 @@ class _Request:
             if mutated("interim-any-status"):
                 return
             raise ValueError(f"send_interim takes a 1xx status other than 101, not {status!r}")
+        for name, value in headers:  # PYRE-REQ-23: checked before anything is written
+            if not is_lowercase_token(name) or not is_field_value(value) or name in _NOT_IN_INTERIM:
+                raise ValueError(f"field {name!r}: {value!r} cannot be sent in an interim response")
+        if self.disconnected:  # PYRE-REQ-24
+            raise ClientDisconnected
         if (self.http_version == "1.0" and not mutated("interim-to-http10")) or self.responded:
             return
         await self._connection.write(
