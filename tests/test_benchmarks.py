@@ -228,6 +228,21 @@ def test_no_peer_beats_pyre_compares_the_best_of_each_side_by_each_measure() -> 
     assert list(goal["cpu_compared"]) == ["pyre-asgi", "granian-rsgi"]
 
 
+def test_the_raw_asgi_app_is_compared_with_the_best_of_its_peers() -> None:
+    results = {
+        "pyre-asgi": result(20_000, 45.0),
+        "uvicorn": result(22_000, 44.0),  # issue 12: post-json ran 0.89x uvicorn
+        "granian-asgi": result(21_000, 30.0),
+        "granian-rsgi": result(60_000, 10.0),  # another app: not one of the raw ASGI app's peers
+    }
+    goal = goals_by_text(results, "post-json")["the raw ASGI app is fastest on pyre-server"]
+    assert goal["ratio"] == pytest.approx(20 / 22)
+    assert list(goal["compared"]) == ["pyre-asgi", "uvicorn"]
+    assert goal["cpu_ratio"] == pytest.approx(30 / 45)
+    assert list(goal["cpu_compared"]) == ["pyre-asgi", "granian-asgi"]
+    assert (goal["verdict"], goal["cpu_verdict"]) == ("NOT MET", "NOT MET")
+
+
 def test_http2_goal_divides_by_hypercorn_over_the_same_transport() -> None:
     results = {"pyre-asgi-h2c": result(9_000, 50.0), "hypercorn-h2c": result(3_000, 200.0)}
     goal = goals_by_text(results, "h2-streams-10")["HTTP/2 (h2c): raw ASGI on pyre-server >= 2x hypercorn"]
