@@ -475,7 +475,7 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ("PYRE-REQ-5", {"path": "/other"}),
     ("PYRE-REQ-6", {"query": b"x=1"}),
     ("PYRE-REQ-7", {"http_version": "HTTP/1.1"}),
-    ("PYRE-REQ-7", {"http_version": "2"}),
+    ("PYRE-REQ-7", {"http_version": "2.0"}),
     ("PYRE-REQ-8", {"scheme": "ws"}),
     ("PYRE-REQ-9", {"authority": "elsewhere"}),
     ("PYRE-REQ-11", {"client": ["127.0.0.1", 5000]}),
@@ -552,6 +552,11 @@ async def test_http11_needs_exactly_one_host() -> None:
         with pytest.raises(SpecViolation, match=r"^PYRE-REQ-10"):
             await validate(ok)(MemoryRequest("GET", "/", headers=headers))
     assert (await validate(ok)(MemoryRequest("GET", "/", http_version="1.0"))).status == 200
+
+
+async def test_http2_is_version_2() -> None:
+    # PYRE-REQ-7 and spec section 1.6: "2", and no other spelling of it ("2.0" is in BAD_REQUESTS).
+    assert (await validate(ok)(MemoryRequest("GET", "/", http_version="2"))).status == 200
 
 
 async def test_target_forms_give_the_expected_parts() -> None:

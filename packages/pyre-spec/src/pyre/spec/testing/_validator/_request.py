@@ -81,8 +81,8 @@ def check_request(
         raise SpecViolation("PYRE-REQ-6", f"query {query!r} is not {expected_query!r} for target {target!r}")
 
     http_version = _attribute(request, "http_version")
-    if http_version not in ("1.0", "1.1"):
-        raise SpecViolation("PYRE-REQ-7", f"http_version is {http_version!r}, not '1.0' or '1.1'")
+    if http_version not in ("1.0", "1.1", "2"):  # "2": HTTP/2, spec section 1.6
+        raise SpecViolation("PYRE-REQ-7", f"http_version is {http_version!r}, not '1.0', '1.1' or '2'")
     scheme = _attribute(request, "scheme")
     if scheme not in ("http", "https"):
         raise SpecViolation("PYRE-REQ-8", f"scheme is {scheme!r}, not 'http' or 'https'")
