@@ -2,7 +2,8 @@
 
 Each attack is bounded in count and time: it stops at the first sign of the server's answer, or
 after a fixed number of frames, and the test says which one it saw.  After each, a fresh
-connection must still be served.
+connection must still be served.  Each test adds its row to the reliability report (pyre-server
+only: uvicorn has no HTTP/2, and granian's limits have other names).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from http2_support import (
     fresh_get,
     pyre_h2,
 )
+from torture_support import Report
 
 MAX_STREAMS_ID = 2**31 - 1
 
@@ -44,13 +46,31 @@ def server(log_dir: Path) -> Iterator[PyreProcess]:
         yield running
 
 
+Record = Callable[..., None]
+
+
+@pytest.fixture
+def record(report: Report, request: pytest.FixtureRequest) -> Record:
+    """``record(attack, load, outcome, numbers="")``: this test's row in the reliability report."""
+
+    def add(attack: str, load: str, outcome: str, numbers: str = "") -> None:
+        with report.measure(request.node.nodeid, "pyre", attack, load) as measurement:
+            measurement.outcome(outcome, numbers)
+
+    return add
+
+
+def name(code: int | None) -> str:
+    return "no GOAWAY" if code is None else f"GOAWAY {ErrorCodes(code).name}"
+
+
 def terminated_with(client: RawH2, within: float = 20.0) -> int | None:
     """The GOAWAY error code the server ended the connection with (``None``: closed without one)."""
     goaway = client.goaway(within)
     return None if goaway is None else goaway.error_code
 
 
-def test_rapid_reset_is_cut_off_and_the_server_keeps_serving(server: PyreProcess) -> None:
+def test_rapid_reset_is_cut_off_and_the_server_keeps_serving(server: PyreProcess, record: Record) -> None:
     client = RawH2(server.port)
     stream = 1
     goaway: GoAwayFrame | None = None
@@ -71,9 +91,15 @@ def test_rapid_reset_is_cut_off_and_the_server_keeps_serving(server: PyreProcess
     if goaway is None:
         goaway = client.goaway()
     client.close()
+    opened = (stream - 1) // 2
+    record(
+        "HTTP/2 rapid reset (CVE-2023-44487)",
+        "streams opened and reset at once, 20 a write, up to 1,000; limit 100 per 10 s",
+        f"{name(goaway and goaway.error_code)} after {opened} streams",
+    )
     assert goaway is not None, "rapid reset went on to the end of the attack"
     assert goaway.error_code == ErrorCodes.ENHANCE_YOUR_CALM
-    assert stream < 1000 * 2, "cut off only after every reset"
+    assert opened < 1000, "cut off only after every reset"
     head, body = fresh_get(server.port)
     assert (head[":status"], body) == ("200", b"hello")
     # The reset streams' work did not pile up: no handler of theirs is still running.
@@ -84,7 +110,7 @@ def test_rapid_reset_is_cut_off_and_the_server_keeps_serving(server: PyreProcess
     assert server.process.poll() is None
 
 
-def test_continuation_flood_is_cut_off_without_memory_growth(server: PyreProcess) -> None:
+def test_continuation_flood_is_cut_off_without_memory_growth(server: PyreProcess, record: Record) -> None:
     before = server.rss()
     client = RawH2(server.port)
     block = b"\x82" * 16384  # the indexed field ":method: GET", 16 KiB of it per frame
@@ -96,6 +122,13 @@ def test_continuation_flood_is_cut_off_without_memory_growth(server: PyreProcess
             sent += 64 * len(block)
     ended = terminated_with(client)
     client.close()
+    growth = server.rss() - before
+    record(
+        "HTTP/2 CONTINUATION flood",
+        "one header block that never ends, 16 KiB frames, up to 64 MiB",
+        f"{name(ended)} after {sent / 2**20:.1f} MiB sent",
+        f"RSS +{growth / 2**20:.1f} MiB",
+    )
     assert ended in (
         None,
         ErrorCodes.ENHANCE_YOUR_CALM,
@@ -105,12 +138,14 @@ def test_continuation_flood_is_cut_off_without_memory_growth(server: PyreProcess
     # h2 caps a header block at 64 frames (1 MiB at the 16 KiB frame size); what the kernel's
     # buffers took on top is at most a few MiB.
     assert sent < 8 * 1024 * 1024, f"the server read {sent} bytes of a never-ending header block"
-    assert server.rss() - before < 16 * 1024 * 1024
+    assert growth < 16 * 1024 * 1024
     assert fresh_get(server.port)[1] == b"hello"
 
 
 @pytest.mark.parametrize("kind", ["settings", "ping"])
-def test_control_frame_flood_without_reading_the_acks_is_cut_off(server: PyreProcess, kind: str) -> None:
+def test_control_frame_flood_without_reading_the_acks_is_cut_off(
+    server: PyreProcess, kind: str, record: Record
+) -> None:
     client = RawH2(server.port)
     frame = SettingsFrame(0) if kind == "settings" else PingFrame(0, b"floodful")
     sent = 0
@@ -122,12 +157,17 @@ def test_control_frame_flood_without_reading_the_acks_is_cut_off(server: PyrePro
         pass
     code = terminated_with(client)
     client.close()
+    record(
+        f"HTTP/2 {kind.upper()} flood",
+        f"up to 100,000 {kind.upper()} frames, their ACKs never read; limit 100 per 10 s",
+        f"{name(code)} after {sent:,} frames written",
+    )
     # Not "sent < 100_000": loopback buffers may take the whole flood before the server reads it.
     assert code in (None, ErrorCodes.ENHANCE_YOUR_CALM)
     assert fresh_get(server.port)[1] == b"hello"
 
 
-def test_a_zero_window_held_forever_ends_within_the_send_timeout(log_dir: Path) -> None:
+def test_a_zero_window_held_forever_ends_within_the_send_timeout(log_dir: Path, record: Record) -> None:
     with pyre_h2(log_dir, "--timeout-send", "2", "--timeout-keep-alive", "60") as server:
         client = RawH2(server.port, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0})
         client.send(client.headers(1, "/big"))
@@ -141,8 +181,14 @@ def test_a_zero_window_held_forever_ends_within_the_send_timeout(log_dir: Path) 
                 ended = True
                 break
         took = time.monotonic() - begun
+        closed = ended or client_closed(client)
         client.close()
-        assert ended or client_closed(client), "the stalled stream was never given up"
+        record(
+            "HTTP/2 zero window held forever",
+            "INITIAL_WINDOW_SIZE 0, a 4 MiB response; send timeout 2 s",
+            f"stream given up after {took:.1f} s" if closed else f"still open after {took:.1f} s",
+        )
+        assert closed, "the stalled stream was never given up"
         assert received == 0
         assert took < 20, f"the stalled stream lasted {took:.1f} s with --timeout-send 2"
         assert fresh_get(server.port)[1] == b"hello"
@@ -164,7 +210,7 @@ def client_closed(client: RawH2) -> bool:
     " section 5.1.2 makes it a stream error, REFUSED_STREAM as Config.h2_max_concurrent_streams says",
     strict=True,
 )
-def test_streams_beyond_the_maximum_are_refused(log_dir: Path) -> None:
+def test_streams_beyond_the_maximum_are_refused(log_dir: Path, record: Record) -> None:
     with pyre_h2(log_dir, "--h2-max-concurrent-streams", "10") as server:
         client = RawH2(server.port)
         client.send(*(client.headers(1 + 2 * i, "/slow?s=1") for i in range(11)))
@@ -178,6 +224,11 @@ def test_streams_beyond_the_maximum_are_refused(log_dir: Path) -> None:
             if len(refused) + len(done) == 11:
                 break
         client.close()
+        record(
+            "HTTP/2 streams beyond the limit",
+            "11 streams at once, limit 10",
+            f"{len(done)} answered, refused {[(i, ErrorCodes(c).name) for i, c in refused]}",
+        )
         assert refused == [(21, ErrorCodes.REFUSED_STREAM)]
         assert sorted(done) == [1 + 2 * i for i in range(10)]
 
@@ -220,7 +271,7 @@ def test_the_last_stream_id_then_no_more(server: PyreProcess) -> None:
     assert fresh_get(server.port)[1] == b"hello"
 
 
-def test_an_oversized_header_list_gets_431_or_a_connection_error(log_dir: Path) -> None:
+def test_an_oversized_header_list_gets_431_or_a_connection_error(log_dir: Path, record: Record) -> None:
     with pyre_h2(log_dir, "--limit-header-size", "8192") as server:
         client = RawH2(server.port)
         big = [(f"x-big-{i}", "v" * 1000) for i in range(40)]  # 40 KB of fields, five times the limit
@@ -246,12 +297,17 @@ def test_an_oversized_header_list_gets_431_or_a_connection_error(log_dir: Path) 
                 code = frame.error_code
                 break
         client.close()
+        record(
+            "HTTP/2 oversized header list",
+            "40 KB of header fields over HEADERS and CONTINUATION, limit 8 KiB",
+            f"{status}" if status else f"reset or GOAWAY {code and ErrorCodes(code).name}",
+        )
         assert status == "431" or code is not None, "an oversized header list was accepted"
         assert status in (None, "431")
         assert fresh_get(server.port)[1] == b"hello"
 
 
-def test_sigterm_sends_goaway_and_in_flight_streams_finish(log_dir: Path) -> None:
+def test_sigterm_sends_goaway_and_in_flight_streams_finish(log_dir: Path, record: Record) -> None:
     with pyre_h2(log_dir, "--timeout-drain", "15") as server:
         client = RawH2(server.port)
         client.send(client.headers(1, "/late-body?s=2"))
@@ -272,9 +328,16 @@ def test_sigterm_sends_goaway_and_in_flight_streams_finish(log_dir: Path) -> Non
             if frame.stream_id == 1 and "END_STREAM" in frame.flags:
                 ended = True
         client.close()
+        exit_code = server.process.wait(20)
+        record(
+            "HTTP/2 graceful shutdown (SIGTERM)",
+            "one stream in flight whose body ends 2 s later; a stream opened after GOAWAY",
+            f"{name(goaway and goaway.error_code)}, the stream in flight {'finished' if ended else 'cut'}",
+            f"exit status {exit_code}",
+        )
         assert goaway is not None
         assert goaway.error_code == ErrorCodes.NO_ERROR
         assert goaway.last_stream_id >= 1
         assert ended
         assert body == b"begun finished"
-        assert server.process.wait(20) == 0
+        assert exit_code == 0
