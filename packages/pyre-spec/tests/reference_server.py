@@ -135,14 +135,6 @@ MUTANTS: dict[str, Mutant] = {
 }
 
 
-class BadRequest(Exception):
-    """The request body broke HTTP/1.1 framing; raised into the app, answered with ``status``."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"malformed request body ({status})")
-        self.status = status
-
-
 class InvalidResponse(Exception):
     """The app's response breaks the interface (PYRE-RESP-7): an application error."""
 
@@ -232,6 +224,7 @@ class _Body:
         self._length = length
         self._done = length == 0
         self._received = 0
+        self._too_large = False
         if connection.server.mutated("trailers-before-body"):
             request.trailers = Headers([])
 
@@ -248,18 +241,21 @@ class _Body:
         limit = connection.server.limits.max_body
         if connection.server.mutated("body-limit-ignored"):
             limit = None
+        if self._too_large and limit is not None:  # PYRE-BODY-19: once past the limit, for good
+            raise RequestBodyTooLarge(limit)
         if not self._done:
             await self._continue()
         while not self._done:
             try:
                 event = await connection.next_event(h11_conn)
             except h11.RemoteProtocolError as exc:
-                if connection.eof:
-                    raise ClientDisconnected from exc
-                raise BadRequest(exc.error_status_hint) from exc
+                if not connection.eof:  # PYRE-BODY-17: malformed content, answered in place of the app
+                    self._request.bad_status = exc.error_status_hint
+                raise ClientDisconnected from exc
             if isinstance(event, h11.Data):
                 self._received += len(event.data)
                 if limit is not None and self._received > limit:
+                    self._too_large = True
                     raise RequestBodyTooLarge(limit)
                 if event.data:
                     yield bytes(event.data)
@@ -316,6 +312,8 @@ class _Request:
             target_authority.decode("latin-1") if target_authority is not None else self.headers.get("host")
         )
         self.trailers: Headers | None = None
+        self.bad_status: int | None = None
+        """The status that answers malformed content found after the app was called (PYRE-BODY-17)."""
         self.client: Any = list(connection.peer or ()) if mutated("client-as-list") else connection.peer
         self.server = connection.local
         self.root_path = ""
@@ -582,13 +580,16 @@ class _Connection(asyncio.Protocol):
         except RequestBodyTooLarge:
             self.reject(413)
             return False
-        except BadRequest as exc:
-            self.reject(exc.status)
-            return False
         except ClientDisconnected:
+            if request.bad_status is not None:
+                self.reject(request.bad_status)
             return False
         except Exception as exc:
             self.fail(exc)
+            return False
+        if request.bad_status is not None:  # PYRE-BODY-17: whatever the app returned is not written
+            await _discard(getattr(response, "body", None))
+            self.reject(request.bad_status)
             return False
         request.responded = True
         try:

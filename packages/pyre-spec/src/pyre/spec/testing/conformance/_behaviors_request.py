@@ -7,12 +7,13 @@ and values of every request attribute (PYRE-REQ-1) whatever the case looks at.
 from __future__ import annotations
 
 import re
+import socket
 
 from ..._version import EXT_EARLY_HINTS, EXT_SENDFILE, EXT_TLS, EXT_UPGRADE
 from ..._websocket import EXT_WEBSOCKET
 from . import apps
 from ._behaviors import behavior, head, post, posted
-from ._cases import Context, new_key
+from ._cases import Context, NotApplicable, new_key
 from ._client import WireResponse
 
 _REGISTERED = frozenset({EXT_UPGRADE, EXT_SENDFILE, EXT_EARLY_HINTS, EXT_TLS, EXT_WEBSOCKET})
@@ -108,11 +109,14 @@ def _same_server_info(context: Context) -> None:
         assert _report(context)["same_server_info"] is True, "server_info is a new object per request"
 
 
-def _watch_disconnect(context: Context, poll: bool) -> str:
+def _watch_disconnect(context: Context, poll: bool, half_close: bool = False) -> str:
     key = new_key()
     with context.connect(apps.probe) as client:
         client.send(head("GET", f"/disconnect?id={key}" + ("&poll=1" if poll else "")))
         assert posted(context, apps.probe, f"{key}-started") == "yes"
+        if half_close:
+            client.sock.shutdown(socket.SHUT_WR)
+            return posted(context, apps.probe, key)
     return posted(context, apps.probe, key)
 
 
@@ -120,6 +124,12 @@ def _watch_disconnect(context: Context, poll: bool) -> str:
 def _disconnected_flag(context: Context) -> None:
     """disconnected is False while the client is there, then True, and stays True."""
     assert _watch_disconnect(context, poll=False) == "before=False after=True later=True"
+
+
+@behavior("PYRE-REQ-22", "half-close-is-a-disconnect", level="MUST", section="3.6", app=apps.probe)
+def _half_close(context: Context) -> None:
+    """A client that shuts down its sending side has closed: disconnected becomes True."""
+    assert _watch_disconnect(context, poll=False, half_close=True) == "before=False after=True later=True"
 
 
 @behavior("PYRE-REQ-18", "watched-without-waiting", level="SHOULD", section="3.6", app=apps.probe)
@@ -159,7 +169,7 @@ def _iteration_chunks(context: Context) -> None:
 def _read_max_size(context: Context) -> None:
     """read(max_size) raises RequestBodyTooLarge for more content, and returns content up to it."""
     over = context.exchange(apps.probe, head("POST", "/read-max?max=4", "Content-Length: 10") + b"0123456789")
-    assert over.json() == {"raised": True}, f"read(4) of 10 bytes: {over.json()}"
+    assert over.json()["raised"] is True, f"read(4) of 10 bytes: {over.json()}"
     exact = context.exchange(
         apps.probe, head("POST", "/read-max?max=10", "Content-Length: 10") + b"0123456789"
     )
@@ -241,3 +251,101 @@ def _early_hints_forwarded(context: Context) -> None:
         assert statuses == [103], f"a server listing pyre.early_hints sent interim {statuses}"
     else:
         assert statuses in ([], [103]), statuses
+
+
+@behavior("PYRE-BODY-18", "smaller-limit-reported", level="MUST", section="5.4", app=apps.probe)
+def _smaller_limit(context: Context) -> None:
+    """RequestBodyTooLarge from read(max_size) carries the smaller of max_size and the server's limit."""
+    request = head("POST", "/read-max?max=4", "Content-Length: 10") + b"0123456789"
+    assert context.exchange(apps.probe, request).json() == {"raised": True, "limit": 4}
+    limit = context.limits.max_body
+    if limit is None:
+        return
+    chunk = b"c" * 65536
+    chunks = b"%x\r\n%s\r\n" % (len(chunk), chunk) * (limit // len(chunk) + 1) + b"0\r\n\r\n"
+    request = head("POST", f"/read-max?max={limit * 2}", "Transfer-Encoding: chunked") + chunks
+    report = context.exchange(apps.probe, request).json()
+    assert report == {"raised": True, "limit": limit}, (
+        f"read({limit * 2}) past the server's {limit}: {report}"
+    )
+
+
+@behavior("PYRE-BODY-19", "too-large-again", level="MUST", section="5.4", app=apps.probe)
+def _too_large_again(context: Context) -> None:
+    """Past the server's limit every read raises RequestBodyTooLarge again, and trailers stay None."""
+    limit = context.limits.max_body
+    if limit is None:
+        raise NotApplicable("the server declares no max_body")
+    chunk = b"c" * 65536
+    chunks = b"%x\r\n%s\r\n" % (len(chunk), chunk) * (limit // len(chunk) + 1) + b"0\r\n\r\n"
+    response = context.exchange(
+        apps.probe, head("POST", "/past-the-limit", "Transfer-Encoding: chunked") + chunks
+    )
+    assert response.json() == {"raised": [True, True], "trailers": None}, response.json()
+
+
+@behavior("PYRE-BODY-17", "malformed-chunk-after-call", level="MUST", section="5.3", app=apps.disconnect)
+def _malformed_chunk(context: Context) -> None:
+    """A bad chunk found after the app was called: its read raises ClientDisconnected; 400 and close."""
+    key = new_key()
+    with context.connect(apps.disconnect) as client:
+        client.send(head("POST", f"/read?id={key}", "Transfer-Encoding: chunked") + b"5\r\nhello\r\nzz\r\n")
+        response = client.read_response()
+        assert response.status == 400, response
+        rest = client.read_until_close()
+        assert not rest, f"the server went on after the malformed content: {rest[:80]!r}"
+    assert posted(context, apps.disconnect, key) == "ClientDisconnected"
+
+
+@behavior("PYRE-HDR-9", "empty-body-trailers", level="MAY", section="4.4", app=apps.trailers)
+def _empty_body_trailers(context: Context) -> None:
+    """Without content, trailers are None or already empty before the read, and empty after it."""
+    report = context.exchange(apps.trailers, head("GET", "/echo")).json()
+    assert report["before"] in (None, []), report
+    assert report["trailers"] == [], report
+
+
+def _header_section(size: int) -> bytes:
+    """A request whose header section counts ``size`` by PYRE-HDR-10 (name + value + 4 per line)."""
+    host = len("host") + len(_HOST_VALUE) + 4
+    fill = size - host - len("x-fill") - 4
+    return head("GET", "/report", "X-Fill: " + "f" * fill)
+
+
+_HOST_VALUE = "conformance.test"
+
+
+@behavior("PYRE-HDR-10", "header-size-formula", level="SHOULD", section="4.3", app=apps.probe)
+def _header_size(context: Context) -> None:
+    """A header section of exactly the stated size is served; one byte more is answered 431."""
+    limit = context.limits.max_header_bytes
+    if limit is None:
+        raise NotApplicable("the server declares no max_header_bytes")
+    at = context.exchange(apps.probe, _header_section(limit))
+    assert at.status == 200, f"a header section of {limit} bytes, the stated limit, got {at.status}"
+    over = context.exchange(apps.probe, _header_section(limit + 1))
+    assert over.status == 431, f"a header section of {limit + 1} bytes got {over.status}"
+
+
+@behavior("PYRE-REQ-23", "invalid-interim-fields", level="MUST", section="3.7", app=apps.unchecked)
+def _invalid_interim_fields(context: Context) -> None:
+    """send_interim with framing or connection fields or invalid bytes raises ValueError, writes nothing."""
+    forwards = EXT_EARLY_HINTS in _server_extensions(context)
+    for what in ("content-length", "transfer-encoding", "connection", "crlf-value", "uppercase-name"):
+        response = context.exchange(apps.unchecked, head("GET", f"/interim-fields?what={what}"))
+        assert response.interim == [], f"{what}: the invalid interim response was written: {response.interim}"
+        if forwards:
+            assert response.body == b"ValueError", f"{what}: send_interim did not raise ValueError"
+
+
+@behavior("PYRE-REQ-24", "interim-after-disconnect", level="MUST", section="3.7", app=apps.probe)
+def _interim_after_disconnect(context: Context) -> None:
+    """Once the client has gone, send_interim raises ClientDisconnected (a server dropping 103 may return)."""
+    key = new_key()
+    with context.connect(apps.probe) as client:
+        client.send(head("GET", f"/interim-after-disconnect?id={key}"))
+    outcome = posted(context, apps.probe, key)
+    allowed = {"ClientDisconnected"} | (
+        set() if EXT_EARLY_HINTS in _server_extensions(context) else {"returned"}
+    )
+    assert outcome in allowed, f"send_interim after the client left: {outcome}"

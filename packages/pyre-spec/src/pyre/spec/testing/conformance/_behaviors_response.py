@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 
 from . import apps
-from ._behaviors import behavior, head, posted
+from ._behaviors import behavior, expect_closed, expect_reusable, head, posted
 from ._cases import Context, NotApplicable, new_key
 from ._client import WireClient, WireResponse
 
@@ -84,6 +84,34 @@ def _no_last_chunk(context: Context) -> None:
         assert response.trailer("x-after-error") is None, response.trailers
 
 
+@behavior(
+    "PYRE-FRAME-14", "app-keep-alive-not-sent-when-closing", level="MUST", section="6.5", app=apps.probe
+)
+def _app_keep_alive(context: Context) -> None:
+    """An app connection: keep-alive neither keeps open nor shows on a connection the server closes."""
+    for request in (
+        head("GET", "/keep-alive", version="1.0"),
+        head("GET", "/keep-alive", "Connection: close"),
+    ):
+        with context.connect(apps.probe) as client:
+            client.send(request)
+            response = client.read_response()
+            assert "keep-alive" not in response.connection_tokens(), f"{request[:40]!r}: {response.headers}"
+            assert len(response.header_all("connection")) <= 1, response.headers
+            expect_closed(client)
+
+
+@behavior("PYRE-FRAME-15", "head-204-no-length", level="MUST", section="6.5", app=apps.unchecked)
+def _head_204(context: Context) -> None:
+    """A 204 answering HEAD carries no content-length, not even the app's."""
+    with context.connect(apps.unchecked) as client:
+        client.send(head("HEAD", "/204-with-length"))
+        response = client.read_response("HEAD")
+        assert response.status == 204, response
+        assert response.header("content-length") is None, response.headers
+        expect_reusable(client)
+
+
 # -- lifespan (section 7) ---------------------------------------------------------
 
 
@@ -94,6 +122,15 @@ def _startup_first(context: Context) -> None:
         client.send(head("GET", "/"))
         report = client.read_response().json()
     assert report["started_by"], f"the app was called before startup finished: {report}"
+
+
+@behavior("PYRE-APP-9", "lifespan-context-not-inherited", level="MUST", section="2.3", app=apps.lifespan)
+def _lifespan_context(context: Context) -> None:
+    """A context variable set in lifespan startup is not visible to requests."""
+    with context.fresh_server(apps.lifespan) as address, WireClient(address, context.timeout) as client:
+        client.send(head("GET", "/"))
+        report = client.read_response().json()
+    assert report["lifespan_context"] is None, f"a request saw the lifespan's context: {report}"
 
 
 # -- upgrade (section 9) ------------------------------------------------------------
@@ -169,3 +206,20 @@ def _closed_after_handler(context: Context) -> None:
     echoed = _Echoed(context)
     assert echoed.rest == b"", f"the server sent {echoed.rest[:80]!r} after the handler returned"
     assert echoed.report.startswith("calls=1"), echoed.report
+
+
+@behavior("PYRE-UPG-9", "upgrade-request-content", level="MUST", section="9.3", app=apps.upgrade)
+def _upgrade_content(context: Context) -> None:
+    """An upgrade request's content goes to request.body, the stream starts after it (or 400 and close)."""
+    key = new_key()
+    with context.connect(apps.upgrade) as client:
+        client.send(_upgrade_head(f"/with-body?id={key}")[:-2] + b"Content-Length: 4\r\n\r\nbodyearly")
+        response = client.read_response()
+        if response.status == 400:
+            expect_closed(client)
+            return
+        if response.status == 501:
+            raise NotApplicable("the server does not list pyre.upgrade")
+        assert response.status == 101, response
+        assert client.read_exact(5) == b"early", "the upgraded stream did not start after the content"
+    assert posted(context, apps.upgrade, f"{key}-body") == "body"

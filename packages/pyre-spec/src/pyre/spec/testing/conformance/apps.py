@@ -361,8 +361,12 @@ async def errors(request: Request) -> Response:
     return Response(200, [], _failing_stream())
 
 
+_lifespan_context: contextvars.ContextVar[str] = contextvars.ContextVar("pyre_conformance_lifespan")
+
+
 class LifespanApp:
-    """An app with a lifespan: startup fills ``state``; each request reports it."""
+    """An app with a lifespan: startup fills ``state`` and sets a context variable that
+    requests must not see (PYRE-APP-9); each request reports both."""
 
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
@@ -375,6 +379,7 @@ class LifespanApp:
             await asyncio.sleep(0)
         state["started_by"] = server.name
         state["requests"] = 0
+        _lifespan_context.set("set in lifespan")
         yield
 
     async def __call__(self, request: Request) -> Response:
@@ -385,6 +390,7 @@ class LifespanApp:
                 "started_by": state.get("started_by"),
                 "requests": state["requests"],
                 "spec_version": request.server_info.spec_version,
+                "lifespan_context": _lifespan_context.get(None),
             }
         )
 
@@ -483,9 +489,32 @@ async def _mixed_read(request: Request) -> Response:
 async def _read_max(request: Request, limit: int) -> Response:
     try:
         content = await request.body.read(limit)
-    except RequestBodyTooLarge:
-        return _json({"raised": True})
+    except RequestBodyTooLarge as error:
+        return _json({"raised": True, "limit": error.limit})
     return _json({"raised": False, "read": len(content)})
+
+
+async def _past_the_limit(request: Request) -> Response:
+    """Read past the server's own limit, then read again (PYRE-BODY-19)."""
+    raised = []
+    for _ in range(2):
+        try:
+            await request.body.read()
+        except RequestBodyTooLarge:
+            raised.append(True)
+        else:
+            raised.append(False)
+    return _json({"raised": raised, "trailers": None if request.trailers is None else list(request.trailers)})
+
+
+async def _interim_after_disconnect(request: Request, key: str) -> None:
+    await request.wait_disconnected()
+    try:
+        await request.send_interim(103, [(b"link", b"</late.css>; rel=preload")])
+    except Exception as error:
+        post(key, type(error).__name__)
+        raise
+    post(key, "returned")
 
 
 async def _echo_stream(request: Request) -> AsyncIterator[bytes]:
@@ -513,7 +542,9 @@ async def probe(request: Request) -> Response:
     ``/chunks``: the sizes of the chunks iteration yields; ``/read-max?max=N``: whether
     ``read(N)`` raised ``RequestBodyTooLarge``; ``/echo-stream``: the body streamed back as it is
     read; ``/fields``: repeated and ordered fields; ``/server-field``: an app ``server`` field;
-    ``/subclass``: a Response subclass.
+    ``/subclass``: a Response subclass; ``/keep-alive``: an app ``connection: keep-alive``;
+    ``/past-the-limit``: ``read()`` twice past the server's limit; ``/interim-after-disconnect?id=ID``:
+    what ``send_interim`` did once the client left.
     """
     route = request.raw_path
     params = _params(request)
@@ -560,6 +591,13 @@ async def probe(request: Request) -> Response:
         return Response(200, [(b"server", b"conformance-app")], b"named")
     if route == b"/subclass":
         return _Tagged(200, [], b"subclass")
+    if route == b"/keep-alive":
+        return Response(200, [(b"connection", b"keep-alive")], b"asked to keep alive")
+    if route == b"/past-the-limit":
+        return await _past_the_limit(request)
+    if route == b"/interim-after-disconnect":
+        await _interim_after_disconnect(request, params["id"])
+        return _text("gone")
     return _text("unknown probe route", 404)
 
 
@@ -595,7 +633,8 @@ async def upgrade(request: Request) -> Response:
     ``/echo?id=ID``: 101 with a body the server must ignore, then echoes the stream until the
     client closes and posts the handler's call count and whether ``read()`` kept returning
     ``b""``; ``/write-after-close?id=ID``: writes ``ready``, then writes until the client has
-    gone and posts what ``write()`` raised.
+    gone and posts what ``write()`` raised; ``/with-body?id=ID``: posts the request content under
+    ``ID-body``, then echoes as ``/echo`` does.
     """
     if not request.server_info.supports(EXT_UPGRADE):
         return _text("no pyre.upgrade", 501)
@@ -603,6 +642,8 @@ async def upgrade(request: Request) -> Response:
     fields = [(b"upgrade", b"pyre-conformance")]
     if request.raw_path == b"/write-after-close":
         return Response(101, fields, b"", upgrade=lambda stream: _write_until_gone(key, stream))
+    if request.raw_path == b"/with-body":
+        post(f"{key}-body", _latin1(await request.body.read()))
     return Response(101, fields, b"ignored body", upgrade=lambda stream: _upgraded(key, stream))
 
 
@@ -616,7 +657,9 @@ async def unchecked(request: Request) -> Response:
 
     ``/app-te`` sets its own ``transfer-encoding``; ``/wrong-length`` a ``content-length``
     that disagrees with its bytes; ``/two-lengths`` two of them; ``/bad-length`` a non-decimal
-    one; ``/101`` answers 101 a request that asked for no upgrade.
+    one; ``/101`` answers 101 a request that asked for no upgrade; ``/204-with-length`` a 204
+    with a ``content-length``; ``/interim-fields?what=W`` calls ``send_interim`` with invalid
+    fields and says whether it raised ``ValueError``.
     """
     route = request.raw_path
     if route == b"/app-te":
@@ -629,7 +672,25 @@ async def unchecked(request: Request) -> Response:
         return Response(200, [(b"content-length", b"0x3")], b"bad")
     if route == b"/101":
         return Response(101, [(b"upgrade", b"pyre-conformance")], b"", upgrade=_never_called)
+    if route == b"/204-with-length":
+        return Response(204, [(b"content-length", b"26")], b"")
+    if route == b"/interim-fields":
+        fields = _INVALID_INTERIM[_params(request)["what"]]
+        try:
+            await request.send_interim(103, fields)
+        except ValueError:
+            return _text("ValueError")
+        return _text("accepted")
     return _text("unknown route", 404)
+
+
+_INVALID_INTERIM: dict[str, Any] = {
+    "content-length": [(b"content-length", b"0")],
+    "transfer-encoding": [(b"transfer-encoding", b"chunked")],
+    "connection": [(b"connection", b"close")],
+    "crlf-value": [(b"link", b"</a>\r\nset-cookie: injected=1")],
+    "uppercase-name": [(b"Link", b"</a>")],
+}
 
 
 # -- inside: what only code in the server sees, and responses the server must refuse --------
