@@ -129,6 +129,18 @@ def test_coverage_table_lists_every_server_bound_id() -> None:
     assert "PYRE-RESP-25    SHOULD  untestable      TCP keeps no write boundaries" in table
 
 
+def test_the_guide_lists_exactly_the_declared_ids() -> None:
+    guide = SPEC.with_name("conformance.md")
+    if not guide.exists():
+        pytest.skip("docs/spec is not part of this checkout")
+    section = guide.read_text().split("### Coverage", 1)[1].split("###", 1)[0]
+    listed = {}
+    for row in re.findall(r"^\| (PYRE-[^|]+) \| ([a-z-]+) \|", section, re.M):
+        for ident in row[0].split(", "):
+            listed[ident.strip()] = row[1]
+    assert listed == {ident: status for ident, (status, _) in NOT_COVERED.items()}
+
+
 # -- the validated apps: a server-side violation fails any case with its ID --------
 
 
