@@ -80,7 +80,8 @@ def _every_attribute(context: Context) -> None:
 @behavior("PYRE-REQ-8", "scheme-http", level="MUST", section="3.3", app=apps.probe)
 def _scheme(context: Context) -> None:
     """A request over plain TCP has the scheme "http"."""
-    assert _report(context)["scheme"] == "http"
+    scheme = _report(context)["scheme"]
+    assert scheme == "http", f"scheme is {scheme!r} over plain TCP"
 
 
 @behavior("PYRE-REQ-12", "root-path", level="MUST", section="3.4", app=apps.probe)
@@ -123,19 +124,22 @@ def _watch_disconnect(context: Context, poll: bool, half_close: bool = False) ->
 @behavior("PYRE-REQ-16", "disconnected-flag", level="MUST", section="3.6", app=apps.probe)
 def _disconnected_flag(context: Context) -> None:
     """disconnected is False while the client is there, then True, and stays True."""
-    assert _watch_disconnect(context, poll=False) == "before=False after=True later=True"
+    seen = _watch_disconnect(context, poll=False)
+    assert seen == "before=False after=True later=True", f"the app saw {seen}"
 
 
 @behavior("PYRE-REQ-22", "half-close-is-a-disconnect", level="MUST", section="3.6", app=apps.probe)
 def _half_close(context: Context) -> None:
     """A client that shuts down its sending side has closed: disconnected becomes True."""
-    assert _watch_disconnect(context, poll=False, half_close=True) == "before=False after=True later=True"
+    seen = _watch_disconnect(context, poll=False, half_close=True)
+    assert seen == "before=False after=True later=True", f"the app saw {seen}"
 
 
 @behavior("PYRE-REQ-18", "watched-without-waiting", level="SHOULD", section="3.6", app=apps.probe)
 def _watched(context: Context) -> None:
     """The server notices a close while the app runs, without the app calling wait_disconnected()."""
-    assert _watch_disconnect(context, poll=True) == "before=False after=True later=True"
+    seen = _watch_disconnect(context, poll=True)
+    assert seen == "before=False after=True later=True", f"the app saw {seen}"
 
 
 # -- the body (section 5) and disconnects (8.2) ----------------------------------

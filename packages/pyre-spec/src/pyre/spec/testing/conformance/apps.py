@@ -456,13 +456,17 @@ async def _task_report(key: str) -> str:
 async def _watch_disconnect(request: Request, key: str, poll: bool) -> None:
     before = request.disconnected
     post(f"{key}-started", "yes")
-    if poll:  # without wait_disconnected(): the server must watch the connection itself
-        for _ in range(int(CONTROL_TIMEOUT * 100)):
-            if request.disconnected:
-                break
-            await asyncio.sleep(0.01)
-    else:
-        await request.wait_disconnected()
+    try:
+        if poll:  # without wait_disconnected(): the server must watch the connection itself
+            for _ in range(200):  # two seconds, well inside any client timeout: then report
+                if request.disconnected:
+                    break
+                await asyncio.sleep(0.01)
+        else:
+            await request.wait_disconnected()
+    except SpecViolation as violation:
+        post(key, str(violation))
+        raise
     after = request.disconnected
     await asyncio.sleep(0)
     post(key, f"before={before} after={after} later={request.disconnected}")
