@@ -204,12 +204,6 @@ def client_closed(client: RawH2) -> bool:
     return False
 
 
-@pytest.mark.xfail(
-    reason="h2 itself refuses the stream over the advertised limit (TooManyStreamsError, a connection"
-    " error): pyre-server sends GOAWAY PROTOCOL_ERROR and drops the ten streams in flight; RFC 9113"
-    " section 5.1.2 makes it a stream error, REFUSED_STREAM as Config.h2_max_concurrent_streams says",
-    strict=True,
-)
 def test_streams_beyond_the_maximum_are_refused(log_dir: Path, record: Record) -> None:
     with pyre_h2(log_dir, "--h2-max-concurrent-streams", "10") as server:
         client = RawH2(server.port)

@@ -41,6 +41,7 @@ from hyperframe.frame import GoAwayFrame
 from pyre.spec import ClientDisconnected, FileBody, RawHeaders, RequestBodyTooLarge, Response, is_token
 
 from . import _http11 as rules
+from ._config import Config
 from ._files import file_chunks
 from ._h2_limits import WINDOW, FloodCounter
 from ._h2_stream import H2Stream
@@ -90,6 +91,18 @@ _H2_CONFIG: Final = h2.config.H2Configuration(
 )
 
 _STATUS_VALUES: Final = {status: b"%d" % status for status in range(100, 600)}
+_NO_STREAM_LIMIT: Final = 2**31 - 1
+
+
+def _local_settings(config: Config, max_streams: int) -> h2.settings.Settings:
+    return h2.settings.Settings(
+        client=False,
+        initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_streams,
+            h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: config.limit_header_size,
+            h2.settings.SettingCodes.HEADER_TABLE_SIZE: config.h2_header_table_size,
+        },
+    )
 
 
 class Http2Connection(asyncio.Protocol):
@@ -101,14 +114,7 @@ class Http2Connection(asyncio.Protocol):
         self.config = config
         self.loop = shared.loop
         self.h2 = h2.connection.H2Connection(config=_H2_CONFIG)
-        self.h2.local_settings = h2.settings.Settings(
-            client=False,
-            initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: config.h2_max_concurrent_streams,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: config.limit_header_size,
-                h2.settings.SettingCodes.HEADER_TABLE_SIZE: config.h2_header_table_size,
-            },
-        )
+        self.h2.local_settings = _local_settings(config, config.h2_max_concurrent_streams)
         # h2 takes initial values as in force already, so its HPACK decoder is told itself.
         self.h2.decoder.max_header_list_size = config.limit_header_size
         self.h2.decoder.max_allowed_table_size = config.h2_header_table_size
@@ -120,6 +126,7 @@ class Http2Connection(asyncio.Protocol):
         self.closed = False
         self.streams: dict[int, H2Stream] = {}
         self.running = 0  # streams whose app (or response) runs, reset ones too
+        self.opening = 0  # streams opened in this read, to start at its end
         self.deadline = 0.0
         self.batching = False
         self.write_paused = False
@@ -185,6 +192,10 @@ class Http2Connection(asyncio.Protocol):
         shared.connections.add(self)
         if not self.upgraded:
             self.h2.initiate_connection()
+        # The SETTINGS sent advertise h2_max_concurrent_streams; h2 would make a stream
+        # beyond it a connection error, where RFC 9113 section 5.1.2 has a stream error:
+        # _open refuses it (REFUSED_STREAM), so h2 is given no limit of its own.
+        self.h2.local_settings = _local_settings(self.config, _NO_STREAM_LIMIT)
         self.h2.increment_flow_control_window(CONNECTION_WINDOW - _DEFAULT_WINDOW)
         self._flush()
         self.deadline = shared.now + self.config.timeout_keep_alive
@@ -232,6 +243,7 @@ class Http2Connection(asyncio.Protocol):
                 break
         # Streams start once the whole input is read: a stream reset in the same read
         # never runs its app (rapid reset).
+        self.opening = 0
         for stream in opened:
             if not stream.closed and not self.closed:
                 self._start(stream)
@@ -272,7 +284,7 @@ class Http2Connection(asyncio.Protocol):
             self._reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return None
         self.last_stream_id = stream_id
-        if self.running >= self.config.h2_max_concurrent_streams:
+        if self.running + self.opening >= self.config.h2_max_concurrent_streams:
             # Streams the client reset whose apps still run count too: work never piles up.
             self._reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             self._count_reset()
@@ -286,6 +298,7 @@ class Http2Connection(asyncio.Protocol):
             self._error(stream, status, reason)
             self._stream_closed(stream)
             return None
+        self.opening += 1
         return stream
 
     def _request(self, stream: H2Stream, headers: list[tuple[bytes, bytes]]) -> tuple[int, str] | None:
