@@ -306,6 +306,26 @@ async def test_request_body_window_opens_only_as_the_app_reads(h2c: Any) -> None
     assert reply.body == b"66535"
 
 
+async def test_content_the_app_never_reads_is_given_back_to_the_connection_window(h2c: Any) -> None:
+    """More unread content than the connection window (1 MiB), over many streams: no stall."""
+
+    async def app(request: Request) -> Response:
+        return Response(200, [], b"not read")
+
+    async with h2c(app) as (_server, client):
+        for _ in range(24):
+            stream_id = await client.request(b"POST", end=False)
+            for offset in range(0, 65535, 16384):
+                client.h2.send_data(stream_id, b"x" * min(16384, 65535 - offset))
+            await client.flush()
+            reply = await client.response(stream_id)
+            assert reply.status == 200
+        window = client.h2.outbound_flow_control_window
+        last = await client.response(await client.request(b"POST", body=b"y" * 1000))
+    assert window > 65535
+    assert last.status == 200
+
+
 # Responses
 
 
@@ -406,6 +426,26 @@ async def test_connection_specific_fields_are_dropped_with_a_warning(
     assert reply.header(b"x-kept") == b"1"
     assert {b"connection", b"keep-alive", b"upgrade"}.isdisjoint(dict(reply.headers))
     assert "Dropped the keep-alive field" in caplog.text
+
+
+async def test_date_server_and_operator_fields_as_on_http11(h2c: Any) -> None:
+    async def app(request: Request) -> Response:
+        own = (
+            [(b"date", b"Thu, 01 Jan 1970 00:00:00 GMT"), (b"server", b"app")]
+            if request.path == "/own"
+            else []
+        )
+        return Response(200, own, b"ok")
+
+    async with h2c(app, headers=(("X-Operator", "yes"),)) as (_server, client):
+        plain = await client.response(await client.request())
+        own = await client.response(await client.request(path=b"/own"))
+    assert plain.header(b"server") == b"pyre"
+    assert plain.header(b"x-operator") == b"yes"
+    assert [n for n, _ in own.headers].count(b"date") == 1
+    assert own.header(b"date") == b"Thu, 01 Jan 1970 00:00:00 GMT"
+    assert own.header(b"server") == b"app"
+    assert own.header(b"x-operator") == b"yes"
 
 
 async def test_invalid_response_header_is_500(h2c: Any) -> None:

@@ -141,8 +141,11 @@ class Http2Connection(asyncio.Protocol):
         self.window_waits: dict[H2Stream, float] = {}  # timeout_send, per stream
         self.write_stall = 0.0  # timeout_send of the transport's buffer
         self.access_log = config.access_log
+        # What _server_head adds to a response, renewed with the Date line.
         self._date_line = b""
+        self._date_fields: list[tuple[bytes, bytes]] = []
         self._server_fields: list[tuple[bytes, bytes]] = []
+        self._server_field = [(b"server", shared.server_line[8:-2])] if shared.server_line else []
         self._extra_fields = [
             (name.lower().encode("ascii"), value.strip().encode("latin-1")) for name, value in config.headers
         ]
@@ -575,13 +578,15 @@ class Http2Connection(asyncio.Protocol):
         shared = self.shared
         if shared.date is not self._date_line:  # once a second
             self._date_line = shared.date
-            self._server_fields = [(b"date", shared.date[6:-2])] if shared.date else []
-        fields = self._server_fields if with_date else []
-        if with_server and shared.server_line:
-            fields = [*fields, (b"server", shared.server_line[8:-2])]
-        if self._extra_fields:
-            fields = [*fields, *self._extra_fields]
-        return fields
+            self._date_fields = [(b"date", shared.date[6:-2])] if shared.date else []
+            self._server_fields = [*self._date_fields, *self._server_field, *self._extra_fields]
+        if with_date and with_server:
+            return self._server_fields
+        return [
+            *(self._date_fields if with_date else ()),
+            *(self._server_field if with_server else ()),
+            *self._extra_fields,
+        ]
 
     async def _stream(self, stream: H2Stream, response: Response) -> None:
         """Send content that is not a plain ``bytes`` small enough, or that has trailers."""
