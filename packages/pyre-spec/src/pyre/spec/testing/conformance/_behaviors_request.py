@@ -199,7 +199,8 @@ def _read_after_disconnect(context: Context) -> None:
     key = new_key()
     with context.connect(apps.probe) as client:
         client.send(head("POST", f"/read-after-disconnect?id={key}", "Content-Length: 100") + b"part")
-    assert posted(context, apps.probe, key) == "ClientDisconnected"
+    outcome = posted(context, apps.probe, key)
+    assert outcome == "ClientDisconnected", f"reading the body after the client left: {outcome}"
 
 
 # -- what the server says about itself (section 10) -----------------------------
@@ -298,7 +299,8 @@ def _malformed_chunk(context: Context) -> None:
         assert response.status == 400, response
         rest = client.read_until_close()
         assert not rest, f"the server went on after the malformed content: {rest[:80]!r}"
-    assert posted(context, apps.disconnect, key) == "ClientDisconnected"
+    outcome = posted(context, apps.disconnect, key)
+    assert outcome == "ClientDisconnected", f"reading malformed chunked content: {outcome}"
 
 
 @behavior("PYRE-HDR-9", "empty-body-trailers", level="MAY", section="4.4", app=apps.trailers)

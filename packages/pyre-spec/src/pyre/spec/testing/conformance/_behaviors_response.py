@@ -74,10 +74,10 @@ def _bad_length(context: Context) -> None:
     assert response.header("content-length") != "0x3", response.headers
 
 
-@behavior("PYRE-FRAME-13", "no-last-chunk-after-error", level="MUST", section="6.5", app=apps.errors)
+@behavior("PYRE-FRAME-13", "no-last-chunk-after-error", level="MUST", section="6.5", app=apps.unchecked)
 def _no_last_chunk(context: Context) -> None:
     """A stream that raises gets no last-chunk and its trailers are never called or sent."""
-    with context.connect(apps.errors) as client:
+    with context.connect(apps.unchecked) as client:
         client.send(head("GET", "/raise-with-trailers", "TE: trailers"))
         response = client.read_response()
         assert not response.complete, "the server ended the chunked body as if the stream had succeeded"
@@ -197,7 +197,8 @@ def _write_after_close(context: Context) -> None:
     with context.connect(apps.upgrade) as client:
         _switch(client, f"/write-after-close?id={key}")
         assert client.read_exact(5) == b"ready"
-    assert posted(context, apps.upgrade, key) == "ClientDisconnected"
+    outcome = posted(context, apps.upgrade, key)
+    assert outcome == "ClientDisconnected", f"write() after the client left: {outcome}"
 
 
 @behavior("PYRE-UPG-7", "closed-when-handler-returns", level="MUST", section="9.3", app=apps.upgrade)
@@ -222,4 +223,5 @@ def _upgrade_content(context: Context) -> None:
             raise NotApplicable("the server does not list pyre.upgrade")
         assert response.status == 101, response
         assert client.read_exact(5) == b"early", "the upgraded stream did not start after the content"
-    assert posted(context, apps.upgrade, f"{key}-body") == "body"
+    content = posted(context, apps.upgrade, f"{key}-body")
+    assert content == "body", f"request.body of the upgrade request gave {content!r}"

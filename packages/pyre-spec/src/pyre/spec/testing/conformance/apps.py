@@ -126,8 +126,13 @@ async def _control(request: Request) -> Response:
         post(params["id"], params.get("value", ""))
         return _text("posted")
     if request.raw_path == b"/_control/wait":
-        value = await _wait(params["id"])
-        return _text("timeout", 504) if value is None else _text(value)
+        reported = _violations.pop(request.server, None)
+        if reported is None:
+            value = await _wait(params["id"])
+            if value != _VIOLATED:
+                return _text("timeout", 504) if value is None else _text(value)
+            reported = _violations.pop(request.server, "a server broke the spec while this waited")
+        return _violation_response(reported)
     if request.raw_path == b"/_control/seen":
         seen = list(_seen)
         _seen.clear()
@@ -135,9 +140,25 @@ async def _control(request: Request) -> Response:
     return _text("unknown control route", 404)
 
 
-def _violation(violation: SpecViolation) -> Response:
-    report = str(violation)[:1000].encode("ascii", "backslashreplace")
-    return Response(500, [(VIOLATION_FIELD, report)], report)
+_violations: dict[object, str] = {}
+"""The last violation each server (by address) handed an app, for the next control wait on it."""
+_VIOLATED = "\x00violated"
+
+
+def _violation(violation: SpecViolation, request: Request) -> Response:
+    """The answer to a violation; the next control wait on that server reports it too, and the
+    waits pending now end with it, so a case waiting for the app fails with the ID, not a timeout."""
+    report = str(violation)
+    _violations[request.server] = report
+    for future in _posted.values():
+        if not future.done():
+            future.set_result(_VIOLATED)
+    return _violation_response(report)
+
+
+def _violation_response(report: str) -> Response:
+    field = report[:1000].encode("ascii", "backslashreplace")
+    return Response(500, [(VIOLATION_FIELD, field)], field)
 
 
 def _checked(handler: Handler) -> Handler:
@@ -148,7 +169,7 @@ def _checked(handler: Handler) -> Handler:
         try:
             return await validated(request)
         except SpecViolation as violation:
-            return _violation(violation)
+            return _violation(violation, request)
 
     checked.__name__ = checked.__qualname__ = handler.__name__
     checked.__doc__ = handler.__doc__
@@ -346,16 +367,9 @@ async def _failing_stream() -> AsyncIterator[bytes]:
 @_checked
 async def errors(request: Request) -> Response:
     """``/raise``: raises before a response; ``/raise-mid-stream``: raises after the first chunk;
-    ``/raise-with-length``: the same with an app ``content-length``; ``/raise-with-trailers``:
-    the same with trailers, which must never be called."""
+    ``/raise-with-length``: the same with an app ``content-length``."""
     if request.raw_path == b"/raise":
         raise _AppError("conformance-secret: raised before the response")
-    if request.raw_path == b"/raise-with-trailers":
-
-        async def never() -> list[tuple[bytes, bytes]]:
-            return [(b"x-after-error", b"sent")]
-
-        return Response(200, [(b"trailer", b"x-after-error")], _failing_stream(), trailers=never)
     if request.raw_path == b"/raise-with-length":
         return Response(200, [(b"content-length", b"100")], _failing_stream())
     return Response(200, [], _failing_stream())
@@ -375,8 +389,9 @@ class LifespanApp:
     async def lifespan(self, server: ServerInfo, state: State) -> AsyncIterator[None]:
         if self.fail:
             raise RuntimeError("conformance: startup failed on purpose")
-        for _ in range(3):  # a startup that suspends: the server must wait for it (PYRE-LIFE-3)
-            await asyncio.sleep(0)
+        # A startup that takes a while: a server that serves before it ends calls the app while
+        # the validator sees startup running (PYRE-LIFE-3).
+        await asyncio.sleep(0.2)
         state["started_by"] = server.name
         state["requests"] = 0
         _lifespan_context.set("set in lifespan")
@@ -410,7 +425,7 @@ class _CheckedLifespanApp:
         try:
             return await self._validated(request)
         except SpecViolation as violation:
-            return _violation(violation)
+            return _violation(violation, request)
 
 
 lifespan = _CheckedLifespanApp(LifespanApp())
@@ -621,7 +636,7 @@ async def _write_until_gone(key: str, stream: ByteStream) -> None:
     while await stream.read(65536):
         pass
     try:
-        for _ in range(int(CONTROL_TIMEOUT * 100)):
+        for _ in range(200):  # two seconds, well inside any client timeout: then report
             await stream.write(b"x" * 65536)
             await asyncio.sleep(0.01)
     except Exception as error:
@@ -661,7 +676,8 @@ async def unchecked(request: Request) -> Response:
 
     ``/app-te`` sets its own ``transfer-encoding``; ``/wrong-length`` a ``content-length``
     that disagrees with its bytes; ``/two-lengths`` two of them; ``/bad-length`` a non-decimal
-    one; ``/101`` answers 101 a request that asked for no upgrade; ``/204-with-length`` a 204
+    one; ``/101`` answers 101 a request that asked for no upgrade; ``/raise-with-trailers`` a
+    stream that raises, with trailers that must never be sent; ``/204-with-length`` a 204
     with a ``content-length``; ``/interim-fields?what=W`` calls ``send_interim`` with invalid
     fields and says whether it raised ``ValueError``.
     """
@@ -676,6 +692,12 @@ async def unchecked(request: Request) -> Response:
         return Response(200, [(b"content-length", b"0x3")], b"bad")
     if route == b"/101":
         return Response(101, [(b"upgrade", b"pyre-conformance")], b"", upgrade=_never_called)
+    if route == b"/raise-with-trailers":  # unchecked: the validator would abort it itself
+
+        async def never() -> list[tuple[bytes, bytes]]:
+            return [(b"x-after-error", b"sent")]
+
+        return Response(200, [(b"trailer", b"x-after-error")], _failing_stream(), trailers=never)
     if route == b"/204-with-length":
         return Response(204, [(b"content-length", b"26")], b"")
     if route == b"/interim-fields":
