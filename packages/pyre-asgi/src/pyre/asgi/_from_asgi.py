@@ -40,6 +40,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
+from types import CoroutineType
 from typing import Any, Final
 
 from pyre.spec import (
@@ -129,7 +130,7 @@ class FromASGI:
             self._tls = info.supports(EXT_TLS)
             self._info = info
         headers = [(name.lower(), value) for name, value in request.headers.raw]
-        if self._upgrades and is_websocket_request(request, headers):
+        if self._upgrades and request.method == "GET" and is_websocket_request(headers):
             return await serve_websocket(self.app, request, headers, self.ws_max_size)
         exchange = Exchange(request)
         root_path = request.root_path
@@ -153,7 +154,8 @@ class FromASGI:
             "state": dict(request.state),
             "extensions": self._scope_extensions_over_tls(request) if self._tls else self._extensions,
         }
-        exchange.coro = self.app(scope, exchange.receive, exchange.send).__await__()
+        coro = self.app(scope, exchange.receive, exchange.send)
+        exchange.coro = coro if type(coro) is CoroutineType else coro.__await__()
         try:
             exchange.step()
             if not exchange.finished:
@@ -239,7 +241,7 @@ class Exchange(AppStepper):
         self.buffered = 0
         self.file: FileBody | None = None
         self.want_trailers = False
-        self.trailer_fields: list[tuple[bytes, bytes]] = []
+        self.trailer_fields: RawHeaders = ()
         self.drain: asyncio.Future[None] | None = None
         self.closed = False
         self.chunks: AsyncIterator[bytes] | None = None
@@ -317,15 +319,16 @@ class Exchange(AppStepper):
             raise ASGIClientDisconnected("the client disconnected")
         kind = message["type"]
         phase = self.phase
-        if kind == "http.response.body" and phase in (HEAD, BODY):
+        if kind == "http.response.body" and HEAD <= phase <= BODY:
             body = message.get("body", b"")
             if type(body) is not bytes:
                 body = body_bytes(body, kind)
             if body:
                 self.parts.append(body)
-                self.buffered += len(body)
             if message.get("more_body", False):
                 self.phase = BODY
+                # Counted only while more is to come: only then can send wait for the server.
+                self.buffered += len(body)
                 if self.buffered > HIGH_WATER:
                     await self._wait_drain()
                     return
@@ -343,7 +346,7 @@ class Exchange(AppStepper):
             self.phase = HEAD
             return
         elif kind == "http.response.trailers" and phase == TRAILERS:
-            self.trailer_fields.extend(header_pairs(message.get("headers", ()), kind))
+            self.trailer_fields = [*self.trailer_fields, *header_pairs(message.get("headers", ()), kind)]
             if not message.get("more_trailers", False):
                 self._complete()
         elif kind == "http.response.pathsend" and phase == HEAD:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 
@@ -22,7 +22,8 @@ class AppStepper:
     __slots__ = ("coro", "signal", "stepping", "finished", "wake")
 
     def __init__(self) -> None:
-        self.coro: Generator[Any, None, None] | None = None
+        self.coro: Coroutine[Any, None, None] | Generator[Any, None, None] | None = None
+        """The app's coroutine, or the iterator of another awaitable."""
         self.signal: asyncio.Future[Any] | None = None
         """What the coroutine last yielded: the future it waits on, or None (a bare yield)."""
         self.stepping = False
@@ -42,10 +43,11 @@ class AppStepper:
 
     def step(self, error: BaseException | None = None) -> None:
         """Run the coroutine to its next wait or its end, first raising ``error`` where it waits."""
-        assert self.coro is not None
+        coro = self.coro
+        assert coro is not None
         self.stepping = True
         try:
-            self.signal = self.coro.send(None) if error is None else self.coro.throw(error)
+            self.signal = coro.send(None) if error is None else coro.throw(error)
         except StopIteration:
             self._end()
         except BaseException:

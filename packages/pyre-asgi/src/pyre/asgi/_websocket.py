@@ -55,10 +55,9 @@ GOAL_ANSWER: Final = 0  # the app accepted, closed or finished a denial response
 GOAL_FINISH: Final = 1
 
 
-def is_websocket_request(request: Request, headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether ``request`` asks to upgrade to WebSocket (section 4.2.1, items 1, 3 and 4)."""
-    if request.method != "GET":
-        return False
+def is_websocket_request(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a GET request with ``headers`` (names lowercased) asks to upgrade to WebSocket
+    (section 4.2.1, items 1, 3 and 4)."""
     for name, value in headers:
         if name == b"upgrade":
             return value.strip().lower() == b"websocket"
