@@ -159,8 +159,16 @@ def _breaking_client(app: Application):  # type: ignore[no-untyped-def]
     return serve(broken)
 
 
-def test_a_server_side_violation_fails_an_unrelated_case_with_its_id() -> None:
-    case = {c.id: c for c in all_cases()}["PYRE-BODY-3[content-length]"]
+@pytest.mark.parametrize(
+    "case_id",
+    [
+        "PYRE-BODY-3[content-length]",  # a wire case: the response carries the violation
+        "PYRE-APP-2[called-once-before-body]",  # waits for the app: the control wait ends with it
+        "PYRE-REQ-16[disconnected-flag]",
+    ],
+)
+def test_a_server_side_violation_fails_an_unrelated_case_with_its_id(case_id: str) -> None:
+    case = {c.id: c for c in all_cases()}[case_id]
     context = Context(_breaking_client, Limits(), timeout=3.0)
     try:
         with pytest.raises(SpecViolation) as caught:

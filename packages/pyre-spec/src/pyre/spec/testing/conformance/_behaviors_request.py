@@ -110,36 +110,35 @@ def _same_server_info(context: Context) -> None:
         assert _report(context)["same_server_info"] is True, "server_info is a new object per request"
 
 
-def _watch_disconnect(context: Context, poll: bool, half_close: bool = False) -> str:
+def _expect_disconnect_seen(context: Context, poll: bool, half_close: bool = False) -> None:
     key = new_key()
     with context.connect(apps.probe) as client:
         client.send(head("GET", f"/disconnect?id={key}" + ("&poll=1" if poll else "")))
         assert posted(context, apps.probe, f"{key}-started") == "yes"
         if half_close:
             client.sock.shutdown(socket.SHUT_WR)
-            return posted(context, apps.probe, key)
-    return posted(context, apps.probe, key)
+            seen = posted(context, apps.probe, key)
+    if not half_close:
+        seen = posted(context, apps.probe, key)
+    assert seen == "before=False after=True later=True", f"the app saw {seen}"
 
 
 @behavior("PYRE-REQ-16", "disconnected-flag", level="MUST", section="3.6", app=apps.probe)
 def _disconnected_flag(context: Context) -> None:
     """disconnected is False while the client is there, then True, and stays True."""
-    seen = _watch_disconnect(context, poll=False)
-    assert seen == "before=False after=True later=True", f"the app saw {seen}"
+    _expect_disconnect_seen(context, poll=False)
 
 
 @behavior("PYRE-REQ-22", "half-close-is-a-disconnect", level="MUST", section="3.6", app=apps.probe)
 def _half_close(context: Context) -> None:
     """A client that shuts down its sending side has closed: disconnected becomes True."""
-    seen = _watch_disconnect(context, poll=False, half_close=True)
-    assert seen == "before=False after=True later=True", f"the app saw {seen}"
+    _expect_disconnect_seen(context, poll=False, half_close=True)
 
 
 @behavior("PYRE-REQ-18", "watched-without-waiting", level="SHOULD", section="3.6", app=apps.probe)
 def _watched(context: Context) -> None:
     """The server notices a close while the app runs, without the app calling wait_disconnected()."""
-    seen = _watch_disconnect(context, poll=True)
-    assert seen == "before=False after=True later=True", f"the app saw {seen}"
+    _expect_disconnect_seen(context, poll=True)
 
 
 # -- the body (section 5) and disconnects (8.2) ----------------------------------
