@@ -8,10 +8,10 @@ names the kit's behaviour it mirrors and asserts the same outcome.
 The apps run under the kit's validator, as in the kit: a request that breaks a server-side
 rule of the document is answered 500 with the violated ID, whatever the test checks.
 
-Not run here, because HTTP/2 has no such thing: the HTTP/1.0 cases, chunked framing (HTTP/2
-frames content itself: an app's own ``transfer-encoding`` is only checked to be dropped),
-keep-alive reuse and ``connection: close``, ``Expect: 100-continue`` (no HTTP/2 client at hand
-sends it), an unread body parsed as a request, request smuggling, and the byte-level cases of
+Not run here, because HTTP/2 has no such thing: the HTTP/1.0 cases, chunked framing and
+keep-alive reuse (HTTP/2 frames content and manages the connection itself: an app's own
+``transfer-encoding`` or ``connection: close`` is only checked not to be sent),
+``Expect: 100-continue`` (no HTTP/2 client at hand sends it), an unread body parsed as a request, request smuggling, and the byte-level cases of
 the request line and header syntax (h2 and HPACK decode those before pyre-server sees them).
 """
 
