@@ -22,13 +22,13 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 ENABLE = "PYRE_SERVER_COMPILE"
-# The sans-IO core: the parser's callbacks and the request's making run for every
-# request, and compiled they behave the same (the server's tests pass on it).  Not the
-# rest: the rules and response bytes run once per distinct head, behind a cache; the
-# request classes use multiple inheritance, which mypyc does not compile; the asyncio
-# protocol and the handler stepper check what the app hands them, which compiled code
-# would refuse first with TypeErrors of its own (and RequestTask loses its weakref slot).
-COMPILED = ("_core",)
+# What runs for every request: the sans-IO core (the parser's callbacks, the making of
+# each request) and the asyncio protocol (its transport callbacks, the response's bytes).
+# Not the rest: the rules and the response's head run once per distinct head, behind a
+# cache; the request classes use multiple inheritance, which mypyc does not compile;
+# RequestTask needs a weakref slot (anyio keeps its tasks in a WeakKeyDictionary),
+# which a native class has only by a decorator from mypy_extensions.
+COMPILED = ("_core", "_protocol")
 # mypyc's runtime for the compiled modules, one shared library beside the package.
 GROUP = "pyre_server"
 

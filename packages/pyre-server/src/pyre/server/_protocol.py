@@ -491,17 +491,18 @@ class HttpConnection(asyncio.Protocol):
             request.status = status
             request.response_started = True
             self._write(head)  # goes out when the stream first waits: _respond batches until then
-            if framing == Framing.NO_CONTENT:
-                return keep_alive
-            await self._send_content(request, chunks, framing, length, head)
-            if framing == Framing.CHUNKED:
-                # Pyre spec PYRE-RESP-15: trailers are asked for only when they can be sent.
-                self._write(LAST_CHUNK if trailers is None else last_chunk(await trailers()))
-            return keep_alive
-        finally:
-            close = getattr(chunks, "aclose", None)
-            if close is not None:
-                await close()
+            if framing != Framing.NO_CONTENT:
+                await self._send_content(request, chunks, framing, length, head)
+                if framing == Framing.CHUNKED:
+                    # Pyre spec PYRE-RESP-15: trailers are asked for only when they can be sent.
+                    self._write(LAST_CHUNK if trailers is None else last_chunk(await trailers()))
+        except BaseException:
+            # Not a finally: compiled by mypyc, an await in one leaves the exception set as
+            # the one being handled, the __context__ of every exception raised after it.
+            await _release(chunks)
+            raise
+        await _release(chunks)
+        return keep_alive
 
     async def _send_content(
         self,
