@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from typing import Any
 
 import h2.events
@@ -26,10 +27,12 @@ from hyperframe.frame import (
     PingFrame,
     RstStreamFrame,
     SettingsFrame,
+    WindowUpdateFrame,
 )
 from server_support import echo, hello, serve
 from test_server_http2 import TIMEOUT, H2Client
 
+from pyre.server._http2 import PREFACE
 from pyre.spec import Request, Response
 
 FIELDS = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/"), (b":authority", b"example.com")]
@@ -155,6 +158,38 @@ async def test_limit_concurrency_answers_503_on_the_stream() -> None:
     assert busy.status == 503
     assert busy.header(b"retry-after") == b"1"
     assert done.status == 200
+
+
+async def test_a_client_that_sends_requests_and_reads_nothing_pins_a_bounded_buffer() -> None:
+    """Each HEADERS frame is a few bytes and its answer 16 KB: the answers wait for the client."""
+
+    async def app(request: Request) -> Response:
+        return Response(200, [], b"x" * 16_000)
+
+    async with serve(app, h2c=True) as server:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", server.port, limit=1024)
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # Windows as large as can be: only the socket's buffer holds the answers back.
+        settings = SettingsFrame(0, settings={SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+        window = WindowUpdateFrame(0, window_increment=2**31 - 1 - 65535)
+        writer.write(PREFACE + settings.serialize() + window.serialize())
+        await asyncio.sleep(0.1)
+        (connection,) = server._shared.connections  # type: ignore[union-attr]
+        # Small kernel buffers on both sides: what is not read stays in the server's transport.
+        connection.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # type: ignore[union-attr]
+        stream_id = 1
+        for _ in range(5):
+            writer.write(b"".join(headers_frame(stream_id + 2 * n) for n in range(90)))
+            stream_id += 180
+            await asyncio.sleep(0.2)
+        buffered = connection.transport.get_write_buffer_size()  # type: ignore[union-attr]
+        paused = connection.write_paused  # type: ignore[union-attr]
+        # Not read, so not refused stream by stream until the reset limit cuts it off: it waits.
+        still_open = not connection.transport.is_closing()  # type: ignore[union-attr]
+        writer.close()
+    assert paused
+    assert still_open
+    assert buffered < 600_000  # 450 answers would be 7 MB
 
 
 async def test_rapid_reset_is_cut_off_and_its_apps_never_run() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
@@ -92,6 +93,8 @@ _H2_CONFIG: Final = h2.config.H2Configuration(
 
 _STATUS_VALUES: Final = {status: b"%d" % status for status in range(100, 600)}
 _NO_STREAM_LIMIT: Final = 2**31 - 1
+# Streams started between two looks at the write buffer (_start_pending).
+_START_BATCH: Final = 16
 
 
 def _local_settings(config: Config, max_streams: int) -> h2.settings.Settings:
@@ -126,7 +129,7 @@ class Http2Connection(asyncio.Protocol):
         self.closed = False
         self.streams: dict[int, H2Stream] = {}
         self.running = 0  # streams whose app (or response) runs, reset ones too
-        self.opening = 0  # streams opened in this read, to start at its end
+        self.pending: deque[H2Stream] = deque()  # opened, to start once the input is read
         self.deadline = 0.0
         self.batching = False
         self.write_paused = False
@@ -216,13 +219,10 @@ class Http2Connection(asyncio.Protocol):
             self._close()
             return
         self.batching = True
-        opened: list[H2Stream] = []
         for event in events:
             kind = type(event)
             if kind is h2.events.RequestReceived:
-                stream = self._open(event)  # type: ignore[arg-type]
-                if stream is not None:
-                    opened.append(stream)
+                self._open(event)  # type: ignore[arg-type]
             elif kind is h2.events.DataReceived:
                 self._data(event)  # type: ignore[arg-type]
             elif kind is h2.events.StreamEnded:
@@ -238,22 +238,35 @@ class Http2Connection(asyncio.Protocol):
                 self._window_updated(0)  # the initial window may have changed
             elif kind is h2.events.PingReceived:
                 self._control_frame("PING")
-            elif kind is h2.events.ConnectionTerminated:  # the client's GOAWAY
+            elif kind is h2.events.ConnectionTerminated:  # the client's GOAWAY: no more streams
                 self.draining = True
-                for stream in [s for s in self.streams.values() if s.request is None]:
-                    stream.reset()
             if self.closed or self.transport is None or self.transport.is_closing():
                 break
         # Streams start once the whole input is read: a stream reset in the same read
         # never runs its app (rapid reset).
-        self.opening = 0
-        for stream in opened:
-            if not stream.closed and not self.closed:
-                self._start(stream)
+        self._start_pending()
         self.batching = False
         self._flush()
-        if self.draining and self.running == 0:
+        if self.draining and self.running == 0 and not self.pending:
             self._close()
+
+    def _start_pending(self) -> None:
+        """Start the streams opened, while the client reads what is written.
+
+        Each HEADERS frame can be a few bytes and its answer many: once the write
+        buffer is full, the rest wait (and reading stops) until it drains, so a
+        client that sends requests and reads nothing pins no more than that.
+        """
+        pending = self.pending
+        started = 0
+        while pending and not self.write_paused and not self.closed:
+            stream = pending.popleft()
+            if stream.closed:
+                continue
+            self._start(stream)
+            started += 1
+            if started % _START_BATCH == 0:
+                self._flush()  # the write that would pause writing, if the client does not read
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -268,30 +281,37 @@ class Http2Connection(asyncio.Protocol):
         self._wake_drain()
 
     def pause_writing(self) -> None:
+        # Reading stops too: what the client sends would only be answered into the buffer.
         self.write_paused = True
         self.write_stall = self.shared.now + self.config.timeout_send
         self._update_stalled()
+        if self.transport is not None:
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
         self.write_stall = 0.0
         self._update_stalled()
         self._wake_drain()
+        self._start_pending()
+        self._flush()
+        if not self.write_paused and self.transport is not None and not self.closed:
+            self.transport.resume_reading()
 
     # Streams arriving
 
-    def _open(self, event: h2.events.RequestReceived) -> H2Stream | None:
+    def _open(self, event: h2.events.RequestReceived) -> None:
         stream_id = event.stream_id
         assert stream_id is not None
         if self.goaway_sent:  # RFC 9113 section 6.8: after GOAWAY, later streams are not processed
             self._reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
-            return None
+            return
         self.last_stream_id = stream_id
-        if self.running + self.opening >= self.config.h2_max_concurrent_streams:
+        if self.running + len(self.pending) >= self.config.h2_max_concurrent_streams:
             # Streams the client reset whose apps still run count too: work never piles up.
             self._reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             self._count_reset()
-            return None
+            return
         stream = H2Stream(self, stream_id)
         self.streams[stream_id] = stream
         stream.ended = event.stream_ended is not None
@@ -300,9 +320,8 @@ class Http2Connection(asyncio.Protocol):
             status, reason = problem
             self._error(stream, status, reason)
             self._stream_closed(stream)
-            return None
-        self.opening += 1
-        return stream
+            return
+        self.pending.append(stream)
 
     def _request(self, stream: H2Stream, headers: list[tuple[bytes, bytes]]) -> tuple[int, str] | None:
         """Make the stream's request; what is wrong with its head (status, reason) if it cannot."""
@@ -750,7 +769,7 @@ class Http2Connection(asyncio.Protocol):
         stream.task = None
         self.body_waits.pop(stream, None)
         self._stream_closed(stream)
-        if self.running == 0 and not self.closed:
+        if self.running == 0 and not self.pending and not self.closed:
             if self.draining:
                 self._close()
                 return
@@ -888,7 +907,7 @@ class Http2Connection(asyncio.Protocol):
         self.deadline = 0.0
         if self.closed:
             return
-        if self.running == 0:  # idle: timeout_keep_alive
+        if self.running == 0 and not self.pending:  # idle: timeout_keep_alive
             self.h2.close_connection(ErrorCodes.NO_ERROR, last_stream_id=self.last_stream_id)
             self._close()
             return
@@ -939,7 +958,7 @@ class Http2Connection(asyncio.Protocol):
             return
         self.draining = True
         self._goaway()
-        if self.running == 0:
+        if self.running == 0 and not self.pending:
             self._close()
 
     def cancel(self) -> None:
