@@ -14,6 +14,7 @@ import http
 import logging
 import os
 import pathlib
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -217,6 +218,23 @@ async def test_a_stream_whose_first_chunk_raises_is_a_500_logged_once_without_st
     assert error.__cause__ is None
     (line,) = access_lines(caplog)
     assert line.endswith(" 500")
+
+
+async def test_a_stream_that_failed_leaves_no_exception_handled_for_the_next_request() -> None:
+    # The compiled build once left the failure set as the exception being handled (an
+    # await in a finally, under mypyc): every later exception took it as its __context__.
+    handled: list[BaseException | None] = []
+
+    async def app(request: Request) -> Response:
+        handled.append(sys.exc_info()[1])
+        if request.path == "/longer":
+            return Response(200, [(b"content-length", b"1")], _chunks(b"a", b"b"))  # type: ignore[arg-type]
+        return Response(200, [], b"ok")
+
+    async with serve(app) as server:
+        for path in ("/longer", "/next"):
+            await exchange(server, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert handled == [None, None]
 
 
 async def test_upper_case_header_names_are_refused_naming_the_header(

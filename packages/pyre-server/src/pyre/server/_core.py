@@ -71,8 +71,8 @@ class Core:
         "noted", "began", "content_began", "content_received", "close_asked", "failed",  # notes
         "rejection", "completed", "valid_host", "valid_authority", "misread", "method_override",
         "url", "raw_headers", "special", "header_size", "header_check",  # the head being parsed
-        "batch", "boundary", "message_end", "head_at", "head_tail", "line_part", "pending_cr",
-        "chunked", "head_seen",  # where llhttp is in the raw bytes
+        "batch", "boundary", "message_end", "head_at", "line_end", "head_tail", "line_part",
+        "pending_cr", "chunked", "head_seen",  # where llhttp is in the raw bytes
     )
     # fmt: on
     # What lost() deletes (compiled with mypyc, an attribute may be deleted only if named here).
@@ -93,6 +93,7 @@ class Core:
     boundary: int  # a message may begin here
     message_end: int  # the message being parsed ends here
     head_at: int  # its request line starts here
+    line_end: int  # and ends here, at its CRLF (-1: not in this batch, or not known)
     head_tail: bytes  # the last bytes of the batch before, while a head spans them
     head_seen: int  # bytes of a head that spans batches, so far
 
@@ -366,7 +367,7 @@ class Core:
                 if data[pos] == 13 or data[pos] == 10:  # llhttp skips a bare CR or LF too
                     raise self._reject(400, "bare CR or LF before the request line")
             self.head_at = pos
-            end = data.find(b"\r\n", pos)
+            end = self.line_end = data.find(b"\r\n", pos)
             # RFC 9112 section 3: request-line = method SP request-target SP HTTP-version.
             # llhttp takes a run of spaces for each SP, which a recipient splitting on
             # single spaces (h11) reads as another target or version.
@@ -377,6 +378,7 @@ class Core:
             self.boundary = -1
         else:
             self.head_at = HEAD_BEGAN_HERE
+            self.line_end = -1
         self.phase = _ON_BEGIN[self.phase]
         self.url = b""
         self.raw_headers = []
@@ -446,9 +448,15 @@ class Core:
 
     def _request(self) -> HttpRequest:
         parser = self.parser
-        version = parser.get_http_version()
-        if version != "1.1" and version != "1.0":
-            version = rules.check_version(version)
+        # The version llhttp parsed, read off the request line where it is in this batch:
+        # get_http_version() formats a new str each time (some 2,000 instructions).
+        head_at = self.head_at
+        if head_at >= 0 and self.line_end >= 0 and self.batch.endswith(b" HTTP/1.1", head_at, self.line_end):
+            version = "1.1"
+        else:
+            version = parser.get_http_version()
+            if version != "1.1" and version != "1.0":
+                version = rules.check_version(version)
         method_bytes = self.method_override or parser.get_method()
         self.method_override = None
         method = _METHODS.get(method_bytes) or method_bytes.decode("ascii")
