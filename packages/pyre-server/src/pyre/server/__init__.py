@@ -1,4 +1,4 @@
-"""pyre-server: a fast, strict HTTP/1.1 server for pyre-spec applications.
+"""pyre-server: a fast, strict HTTP/1.1 and HTTP/2 server for pyre-spec applications.
 
 ::
 

@@ -316,7 +316,7 @@ def _env_bool(value: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pyre serve",
-        description="Serve a pyre-spec (or, with pyre-asgi installed, ASGI) application over HTTP/1.1.",
+        description="Serve a pyre-spec (or, with pyre-asgi installed, ASGI) app over HTTP/1.1 and HTTP/2.",
         epilog="Every option can also be set with the PYRE_* environment variable shown.",
     )
     parser.add_argument("app", nargs="?", help="MODULE:ATTR of the application [PYRE_APP]")

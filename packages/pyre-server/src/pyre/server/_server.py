@@ -40,7 +40,7 @@ _CANCEL_GRACE: Final = 1.0
 
 
 class Server:
-    """An HTTP/1.1 server for one pyre-spec application, on the running event loop.
+    """An HTTP/1.1 and HTTP/2 server for one pyre-spec application, on the running event loop.
 
     ::
 
