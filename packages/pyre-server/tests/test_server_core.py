@@ -310,6 +310,7 @@ def test_an_upgrade_request_with_empty_content_is_held_as_any_other() -> None:
         (b"\rGET /a HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bare CR or LF before the request line"),
         (b"GET /a HTTP/1.1\r\n\r\n", 400, "missing Host header"),
         (b"GET /a HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP/2.0 is not supported"),
+        (b"GET /a HTTP/2.1\r\nHost: x\r\n\r\n", 505, "HTTP/2.1 is not supported"),  # not read as 1.1
         (
             b"PUT /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: tea\r\n\r\n",
             417,
