@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import hpack
 import pytest
 from h2.errors import ErrorCodes
 from http2_support import (
@@ -338,3 +339,63 @@ def test_sigterm_sends_goaway_and_in_flight_streams_finish(log_dir: Path, record
         assert ended
         assert body == b"begun finished"
         assert exit_code == 0
+
+
+BASE = [(":method", "GET"), (":scheme", "http"), (":authority", "t"), (":path", "/")]
+MALFORMED = {
+    # RFC 9113 section 8.2.1: a field value with CR, LF or NUL; a request smuggled into a header
+    # that an HTTP/1.1 hop behind the app would split.
+    "value with CRLF": [*BASE, ("x-test", "a\r\nx-injected: 1")],
+    "value with NUL": [*BASE, ("x-test", "a\x00b")],
+    "uppercase name": [*BASE, ("X-Test", "1")],
+    # Section 8.2.2: connection-specific fields; TE other than "trailers".
+    "connection field": [*BASE, ("connection", "keep-alive")],
+    "transfer-encoding": [*BASE, ("transfer-encoding", "chunked")],
+    "te: gzip": [*BASE, ("te", "gzip")],
+    # Section 8.3: pseudo-header fields.
+    "no :path": BASE[:3],
+    "two :path": [*BASE, (":path", "/other")],
+    "pseudo after regular": [*BASE[:3], ("x-test", "1"), (":path", "/")],
+    "unknown pseudo": [*BASE, (":protocol-x", "1")],
+    # Section 8.3.1: :authority and Host that disagree.
+    "authority and host disagree": [*BASE, ("host", "other.example")],
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_malformed_request_never_reaches_the_app(server: PyreProcess, case: str) -> None:
+    """A malformed request is a stream error, a connection error or a 400: never the app's 200."""
+    client = RawH2(server.port)
+    block = hpack.Encoder().encode(MALFORMED[case])
+    client.send(HeadersFrame(1, block, flags=["END_HEADERS", "END_STREAM"]))
+    answer: str | None = None
+    for frame in client.frames(within=10):
+        if isinstance(frame, HeadersFrame) and frame.stream_id == 1:
+            answer = dict(client.decoder.decode(frame.data))[":status"]
+            break
+        if isinstance(frame, RstStreamFrame | GoAwayFrame):
+            answer = type(frame).__name__ + " " + ErrorCodes(frame.error_code).name
+            break
+    client.close()
+    assert answer is not None, "no answer at all"
+    assert answer.startswith(("4", "RstStreamFrame PROTOCOL_ERROR", "GoAwayFrame PROTOCOL_ERROR")), answer
+    assert fresh_get(server.port)[1] == b"hello"
+
+
+def test_more_content_than_its_content_length_never_reaches_the_app(server: PyreProcess) -> None:
+    """Section 8.1.1: DATA beyond the declared content-length makes the request malformed."""
+    client = RawH2(server.port)
+    fields = [(":method", "POST"), (":scheme", "http"), (":authority", "t"), (":path", "/")]
+    block = hpack.Encoder().encode([*fields, ("content-length", "3")])
+    client.send(HeadersFrame(1, block, flags=["END_HEADERS"]), DataFrame(1, b"abcdef", flags=["END_STREAM"]))
+    answer: str | None = None
+    for frame in client.frames(within=10):
+        if isinstance(frame, HeadersFrame) and frame.stream_id == 1:
+            answer = dict(client.decoder.decode(frame.data))[":status"]
+            break
+        if isinstance(frame, RstStreamFrame | GoAwayFrame):
+            answer = type(frame).__name__ + " " + ErrorCodes(frame.error_code).name
+            break
+    client.close()
+    assert answer is not None
+    assert answer.startswith(("4", "RstStreamFrame PROTOCOL_ERROR", "GoAwayFrame PROTOCOL_ERROR")), answer
