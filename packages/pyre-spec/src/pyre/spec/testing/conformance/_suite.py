@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from . import _behaviors_inside, _behaviors_request, _behaviors_response  # noqa: F401  (they register their cases)
+from . import (  # noqa: F401  (they register their cases)
+    _behaviors_inside,
+    _behaviors_request,
+    _behaviors_response,
+    _behaviors_websocket,
+)
 from ._behaviors import BEHAVIORS
 from ._cases import Case, Context, Limits, NotApplicable, ServerFactory
 from ._wire import load_corpus

@@ -33,7 +33,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from ..._application import Application, HasLifespan
@@ -42,6 +42,7 @@ from ..._request import Request, State
 from ..._response import FileBody, Response
 from ..._upgrade import ByteStream
 from ..._version import EXT_EARLY_HINTS, EXT_UPGRADE, ServerInfo
+from ..._websocket import EXT_WEBSOCKET, WebSocketSession
 from .._validator import SpecViolation, validate
 from ._client import VIOLATION_FIELD
 
@@ -64,6 +65,7 @@ __all__ = [
     "trailers",
     "unchecked",
     "upgrade",
+    "websocket",
 ]
 
 CONTROL_TIMEOUT = 10.0
@@ -664,6 +666,51 @@ async def upgrade(request: Request) -> Response:
     if request.raw_path == b"/with-body":
         post(f"{key}-body", _latin1(await request.body.read()))
     return Response(101, fields, b"ignored body", upgrade=lambda stream: _upgraded(key, stream))
+
+
+async def _echo_session(session: WebSocketSession, key: str, subprotocol: str | None) -> None:
+    """Echo every message until the client closes; post what the session did after the close."""
+    await session.accept(subprotocol, [(b"x-conformance", b"accepted")])
+    while (message := await session.receive()) is not None:
+        await session.send(message)
+    code, reason = session.close_code, session.close_reason
+    try:
+        await session.send("too late")
+    except ClientDisconnected:
+        sent = "ClientDisconnected"
+    else:
+        sent = "returned"
+    again = await session.receive()
+    await session.close()
+    await session.close()
+    post(key, f"code={code} reason={reason} send={sent} again={again!r}")
+
+
+@_checked
+async def websocket(request: Request) -> Response:
+    """WebSocket sessions (answered 501 when the server does not list ``pyre.websocket``).
+
+    ``/plain``: whether a request that is no handshake carries a session; ``/echo?id=ID``
+    (``&subprotocol=P``): accepts with P and an ``x-conformance`` field, echoes every message,
+    and posts under ID the close code and reason, what ``send()`` did after the close and what
+    ``receive()`` gave again; ``/refuse``: returns 403 without accepting; ``/other``: returns
+    404 without accepting.
+    """
+    if not request.server_info.supports(EXT_WEBSOCKET):
+        return _text("no pyre.websocket", 501)
+    session = request.extensions.get(EXT_WEBSOCKET)
+    route = request.raw_path
+    if route == b"/plain":
+        return _json({"offered": session is not None})
+    if session is None:
+        return _text("a handshake without a session", 500)
+    if route == b"/refuse":
+        return _text("refused", 403)
+    if route == b"/other":
+        return _text("no such socket", 404)
+    params = _params(request)
+    await _echo_session(cast(WebSocketSession, session), params["id"], params.get("subprotocol"))
+    return _text("ignored after accept")
 
 
 async def _never_called(stream: ByteStream) -> None:
