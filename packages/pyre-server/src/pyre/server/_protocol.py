@@ -168,8 +168,12 @@ class HttpConnection(asyncio.Protocol):
         self.client = _address(transport.get_extra_info("peername"))
         self.local = _address(transport.get_extra_info("sockname"))
         proxies = self.shared.proxies
-        if proxies is not None and proxies.trusts_peer(self.client, _family(transport)):
-            self.core.request_type = self.shared.forwarded_request_type
+        if proxies is not None:
+            # Only a peer without an address and port (a Unix socket's) needs its family:
+            # uvloop makes an enum of it each time it is read (some 4,500 instructions).
+            family = _family(transport) if self.client is None else -1
+            if proxies.trusts_peer(self.client, family):
+                self.core.request_type = self.shared.forwarded_request_type
         tls = self.shared.tls
         if tls is not None:  # on TLS, this is called once the handshake is done
             self.tls_extensions = tls.session_extensions(transport.get_extra_info("ssl_object"))
