@@ -591,3 +591,22 @@ async def test_a_request_leaves_no_reference_cycle_behind() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("app_headers", "sent_headers"),
+    [
+        ([(b"x-a", b"1")], [(b"x-a", b"1"), (b"content-length", b"5")]),
+        ([(b"content-length", b"5"), (b"x-a", b"1")], [(b"content-length", b"5"), (b"x-a", b"1")]),
+        ([(b"transfer-encoding", b"chunked"), (b"x-a", b"1")], [(b"x-a", b"1"), (b"content-length", b"5")]),
+    ],
+)
+async def test_a_bytes_body_goes_out_with_exactly_one_content_length(
+    app_headers: list[tuple[bytes, bytes]], sent_headers: list[tuple[bytes, bytes]]
+) -> None:
+    async def app(request: Request) -> Response:
+        return Response(200, app_headers, b"hello")
+
+    server = await call(app, http_scope())
+    assert [tuple(pair) for pair in server.start()["headers"]] == sent_headers
+    assert app_headers[-1] == (b"x-a", b"1")  # the app's own list is left as it was

@@ -61,6 +61,10 @@ class ToASGI:
         self.state: State = {}
         """The pyre-spec state, the same dict for every request: the ASGI lifespan state if there is one."""
         self._infos: dict[tuple[bool, bool], ServerInfo] = {}
+        # The info for the extensions mapping seen last: servers that pass one mapping for
+        # every request (or none, as uvicorn) look it up once.
+        self._last: tuple[Mapping[str, object], ServerInfo]
+        self._last = (_NO_EXTENSIONS, self.server_info(_NO_EXTENSIONS))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -87,7 +91,11 @@ class ToASGI:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         extensions = scope.get("extensions") or _NO_EXTENSIONS
-        request = ASGIRequest(scope, receive, send, self.state, self.server_info(extensions), extensions)
+        last, info = self._last
+        if extensions is not last:
+            info = self.server_info(extensions)
+            self._last = (extensions, info)
+        request = ASGIRequest(scope, receive, send, self.state, info, extensions)
         try:
             response = await self.app(request)
         except RequestBodyTooLarge:
@@ -155,8 +163,9 @@ class ASGIRequest:
         "state",
         "server_info",
         "extensions",
-        "body",
+        "_body",
         "_raw_path",
+        "_receive",
         "_send",
         "_headers",
         "_asgi_extensions",
@@ -187,10 +196,19 @@ class ASGIRequest:
         self.state = state
         self.server_info = server_info
         self.extensions: Mapping[str, object] = _NO_EXTENSIONS
-        self.body = ASGIBody(scope, receive)
+        self._body: ASGIBody | None = None
+        self._receive = receive
         self._send = send
         self._headers: Headers | None = None
         self._asgi_extensions = asgi_extensions
+
+    @property
+    def body(self) -> ASGIBody:
+        """Made when first asked for: a handler that reads no content never needs it."""
+        body = self._body
+        if body is None:
+            body = self._body = ASGIBody(self.scope, self._receive)
+        return body
 
     @property
     def headers(self) -> Headers:
@@ -229,7 +247,8 @@ class ASGIRequest:
 
     @property
     def disconnected(self) -> bool:
-        return self.body.disconnected
+        body = self._body
+        return body is not None and body.disconnected
 
     async def wait_disconnected(self) -> None:
         await self.body.wait_disconnected()
@@ -259,7 +278,8 @@ class ASGIBody:
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self._scope = scope
         self._receive = receive
-        self._pending: deque[bytes] = deque()
+        self._pending: deque[bytes] | None = None
+        """Chunks received and not yet read; made for the first one (most requests have none)."""
         self._lock: asyncio.Lock | None = None
         self.done = False
         """The last ``http.request`` message is in."""
@@ -295,8 +315,9 @@ class ASGIBody:
     async def next_chunk(self) -> bytes | None:
         """The next chunk, None at the end; ``ClientDisconnected`` if the client left."""
         while True:
-            if self._pending:
-                return self._pending.popleft()
+            pending = self._pending
+            if pending:
+                return pending.popleft()
             if self.done:
                 return None
             if self.disconnected:
@@ -321,6 +342,8 @@ class ASGIBody:
         if kind == "http.request":
             body = message.get("body", b"")
             if body:
+                if self._pending is None:
+                    self._pending = deque()
                 self._pending.append(body)
             if not message.get("more_body", False):
                 self.done = True
@@ -397,10 +420,16 @@ async def abandon(body: ResponseBody) -> None:
 def framed(response: Response, size: int | None) -> list[tuple[bytes, bytes]]:
     """The app's headers without ``transfer-encoding``, with ``content-length`` when the size is known."""
     status = response.status
+    sized = size is not None and status >= 200 and status not in STATUSES_WITHOUT_CONTENT
+    for name, _ in response.headers:
+        if name == b"transfer-encoding" or name == b"content-length":
+            break
+    else:  # the common case: neither field, so one pass and one copy
+        if sized:
+            return [*response.headers, (b"content-length", str(size).encode("ascii"))]
+        return list(response.headers)
     headers = [(name, value) for name, value in response.headers if name != b"transfer-encoding"]
-    if size is None or status < 200 or status in STATUSES_WITHOUT_CONTENT:
-        return headers
-    if not any(name == b"content-length" for name, _ in headers):
+    if sized and not any(name == b"content-length" for name, _ in headers):
         headers.append((b"content-length", str(size).encode("ascii")))
     return headers
 
