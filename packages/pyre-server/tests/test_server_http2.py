@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,7 @@ import httpx
 import pytest
 import trustme
 from h2.errors import ErrorCodes
+from hyperframe.frame import PriorityFrame
 from server_support import echo, hello, serve
 
 from pyre.server import Config
@@ -707,3 +709,45 @@ async def test_upgrade_h2c_with_content_is_400() -> None:
         head, client = await upgrade(server.port, b"POST / HTTP/1.1\r\nhost: h\r\ncontent-length: 4\r\n")
         await client.close()
     assert head.startswith(b"HTTP/1.1 400")
+
+
+async def test_upgrade_h2c_after_input_held_back_reads_on() -> None:
+    """HTTP/1.1 stops reading while an upgrade request waits with much behind it; HTTP/2 reads again."""
+
+    async def app(request: Request) -> Response:
+        if request.path == "/slow":
+            await asyncio.sleep(0.3)
+        return await echo(request)
+
+    async with serve(app, h2c=True) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        client = H2Client(reader, writer)
+        settings = client.h2.initiate_upgrade_connection()
+        preface = client.h2.data_to_send()
+        priority = PriorityFrame(1, depends_on=0, stream_weight=16).serialize()  # nothing to answer
+        client.h2.send_headers(
+            3,
+            [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/3"), (b":authority", b"h")],
+            end_stream=True,
+        )
+        writer.write(
+            b"GET /slow HTTP/1.1\r\nhost: h\r\n\r\n"
+            b"GET /up HTTP/1.1\r\nhost: h\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\n"
+            b"http2-settings: "
+            + settings
+            + b"\r\n\r\n"
+            + preface
+            + priority * 100_000
+            + client.h2.data_to_send()
+        )
+        first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        length = int(re.search(rb"content-length: (\d+)", first).group(1))  # type: ignore[union-attr]
+        await reader.readexactly(length)
+        switching = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        upgraded = await client.response(1)
+        third = await client.response(3)
+        await client.close()
+    assert first.startswith(b"HTTP/1.1 200")
+    assert switching.startswith(b"HTTP/1.1 101")
+    assert upgraded.header(b"x-path") == b"/up"
+    assert third.header(b"x-path") == b"/3"

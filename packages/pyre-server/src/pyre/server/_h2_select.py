@@ -136,6 +136,8 @@ def upgrade_to_h2c(connection: HttpConnection, request: HttpRequest) -> bool:
         out.clear()
     transport.write(SWITCHING_TO_H2C)
     held = connection.core.switch()
+    if connection.reading_paused:  # HTTP/1.1's backpressure is not HTTP/2's
+        transport.resume_reading()
     transport.set_protocol(http2)
     http2.connection_made(transport)
     connection.connection_lost(None)

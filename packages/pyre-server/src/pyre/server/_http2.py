@@ -153,7 +153,7 @@ class Http2Connection(asyncio.Protocol):
             (name.lower().encode("ascii"), value.strip().encode("latin-1")) for name, value in config.headers
         ]
 
-    # asyncio.Protocol
+    # Upgrade: h2c (_h2_select.upgrade_to_h2c)
 
     def prepare_upgrade(self, settings: bytes) -> bool:
         """``Upgrade: h2c``: the client's HTTP2-Settings (RFC 7540 section 3.2); whether they are valid."""
@@ -183,6 +183,8 @@ class Http2Connection(asyncio.Protocol):
             self._stream_closed(stream)
             return
         self._start(stream)
+
+    # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
