@@ -44,7 +44,8 @@ started = 0
 
 async def app(request: Request) -> Response:
     """``/``: hello; ``/slow?s=N``: answers after N seconds (counted in ``/stats`` meanwhile);
-    ``/late-body?s=N``: the head at once, the body after N seconds; ``/big``: 4 MiB; ``/stats``."""
+    ``/late-body?s=N``: the head at once, the body after N seconds; ``/echo``: the body read whole;
+    ``/big``: 4 MiB; ``/stats``: handlers started and still running."""
     global in_flight, started
     if request.path == "/slow":
         started += 1
@@ -56,6 +57,8 @@ async def app(request: Request) -> Response:
         return Response(200, [], b"slow")
     if request.path == "/late-body":
         return Response(200, [], _late(float(request.query.decode().partition("=")[2] or "2")))
+    if request.path == "/echo":
+        return Response(200, [], await request.body.read())
     if request.path == "/big":
         return Response(200, [], b"b" * (4 * 1024 * 1024))
     if request.path == "/stats":

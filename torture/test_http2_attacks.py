@@ -399,3 +399,96 @@ def test_more_content_than_its_content_length_never_reaches_the_app(server: Pyre
     client.close()
     assert answer is not None
     assert answer.startswith(("4", "RstStreamFrame PROTOCOL_ERROR", "GoAwayFrame PROTOCOL_ERROR")), answer
+
+
+def test_an_hpack_bomb_is_refused_without_memory_growth(server: PyreProcess, record: Record) -> None:
+    """One 4 KB field in the HPACK dynamic table, then a block of 10,000 one-byte references to
+    it: 40 MB of header list from 10 KB on the wire (CVE-2016-6581)."""
+    client = RawH2(server.port)
+    table_entry = client.encoder.encode([*BASE, ("x-bomb", "b" * 4000)])
+    client.send(HeadersFrame(1, table_entry, flags=["END_HEADERS", "END_STREAM"]))
+    assert client.response(1)[1] == b"hello"
+    before = server.rss()
+    block = client.encoder.encode(BASE) + b"\xbe" * 10_000  # 0xbe: the dynamic table's entry 62, x-bomb
+    client.send(HeadersFrame(3, block, flags=["END_HEADERS", "END_STREAM"]))
+    answer: str | None = None
+    for frame in client.frames(within=10):
+        if isinstance(frame, HeadersFrame) and frame.stream_id == 3:
+            answer = dict(client.decoder.decode(frame.data))[":status"]
+            break
+        if isinstance(frame, RstStreamFrame | GoAwayFrame):
+            answer = f"{type(frame).__name__} {ErrorCodes(frame.error_code).name}"
+            break
+    client.close()
+    growth = server.rss() - before
+    record(
+        "HTTP/2 HPACK bomb (CVE-2016-6581)",
+        "10,000 references to a 4 KB table entry in one 10 KB block: 40 MB of fields; limit 32 KiB",
+        f"{answer}",
+        f"RSS +{growth / 2**20:.1f} MiB",
+    )
+    assert answer is not None
+    assert answer == "431" or answer.startswith(("RstStreamFrame", "GoAwayFrame")), answer
+    assert growth < 16 * 1024 * 1024
+    assert fresh_get(server.port)[1] == b"hello"
+
+
+def upload_until_answered(client: RawH2, stream_id: int, most: int) -> tuple[str | None, int]:
+    """DATA on ``stream_id`` until the server answers it (its status, or the frame that ended it)."""
+    sent = 0
+    with contextlib.suppress(OSError):
+        while sent < most:
+            client.send(DataFrame(stream_id, b"d" * 16384))
+            sent += 16384
+            for frame in client.frames(within=0.05):
+                if isinstance(frame, HeadersFrame) and frame.stream_id == stream_id:
+                    return dict(client.decoder.decode(frame.data))[":status"], sent
+                if isinstance(frame, RstStreamFrame | GoAwayFrame):
+                    return type(frame).__name__, sent
+    return None, sent
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "no-length"])
+def test_a_body_over_the_limit_is_refused(log_dir: Path, declared: bool) -> None:
+    with pyre_h2(log_dir, "--limit-body-size", "100000") as server:
+        client = RawH2(server.port)
+        fields = [(":method", "POST"), (":scheme", "http"), (":authority", "t"), (":path", "/echo")]
+        length = [("content-length", "1000000")] if declared else []
+        client.send(HeadersFrame(1, client.encoder.encode([*fields, *length]), flags=["END_HEADERS"]))
+        answer, sent = upload_until_answered(client, 1, 1_000_000)
+        client.close()
+        assert answer in ("413", "RstStreamFrame", "GoAwayFrame"), answer
+        assert sent < 1_000_000
+        assert fresh_get(server.port)[1] == b"hello"
+
+
+def test_a_stalled_body_ends_within_the_body_timeout(log_dir: Path) -> None:
+    with pyre_h2(log_dir, "--timeout-body", "2", "--timeout-keep-alive", "60") as server:
+        client = RawH2(server.port)
+        fields = [(":method", "POST"), (":scheme", "http"), (":authority", "t"), (":path", "/echo")]
+        declared = client.encoder.encode([*fields, ("content-length", "100")])
+        client.send(HeadersFrame(1, declared, flags=["END_HEADERS"]), DataFrame(1, b"only part"))
+        begun = time.monotonic()
+        answer: str | None = None
+        for frame in client.frames(within=30):
+            if isinstance(frame, HeadersFrame) and frame.stream_id == 1:
+                answer = dict(client.decoder.decode(frame.data))[":status"]
+            elif isinstance(frame, RstStreamFrame | GoAwayFrame):
+                answer = type(frame).__name__
+            if answer:
+                break
+        took = time.monotonic() - begun
+        client.close()
+        assert answer in ("408", "RstStreamFrame", "GoAwayFrame"), answer
+        assert took < 20, f"a stalled body lasted {took:.1f} s with --timeout-body 2"
+
+
+def test_an_idle_connection_after_the_preface_is_closed(log_dir: Path) -> None:
+    with pyre_h2(log_dir, "--timeout-keep-alive", "2") as server:
+        client = RawH2(server.port)
+        begun = time.monotonic()
+        code = terminated_with(client, within=30)
+        took = time.monotonic() - begun
+        client.close()
+        assert code in (None, ErrorCodes.NO_ERROR)
+        assert took < 20, f"an idle HTTP/2 connection stayed {took:.1f} s with --timeout-keep-alive 2"
