@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import subprocess
@@ -176,6 +177,32 @@ def test_a_server_side_violation_fails_an_unrelated_case_with_its_id(case_id: st
     finally:
         context.close()
     assert caught.value.assertion == "PYRE-REQ-11", str(caught.value)
+
+
+def _trailers_called_early(app: Application):  # type: ignore[no-untyped-def]
+    """A server that calls a response's trailers before its last chunk (PYRE-RESP-15)."""
+
+    async def early(request: Request) -> Response:
+        response = await app(request)
+        if response.trailers is not None:
+            with contextlib.suppress(SpecViolation):
+                await response.trailers()
+        return response
+
+    return serve(early)
+
+
+def test_a_violation_found_while_sending_fails_the_case_after_it() -> None:
+    case = {c.id: c for c in all_cases()}["PYRE-RESP-15[response-trailers]"]
+    context = Context(_trailers_called_early, Limits(), timeout=3.0)
+    try:
+        with contextlib.suppress(AssertionError):
+            case.check(context)  # the response itself may look right or be cut short
+        with pytest.raises(SpecViolation) as caught:
+            context.check_reported(case.app)
+    finally:
+        context.close()
+    assert caught.value.assertion == "PYRE-RESP-15", str(caught.value)
 
 
 def test_the_unchecked_app_is_not_validated() -> None:

@@ -161,6 +161,16 @@ class Context:
             client.send(data)
             return client.read_response(method)
 
+    def check_reported(self, app: Application) -> None:
+        """Raise ``SpecViolation`` if ``app``'s server broke an assertion that no response showed.
+
+        The validated apps record what the validator finds while the server sends a response
+        (its stream, trailers, upgrade) or after the client left; only a server already running
+        ``app`` is asked.
+        """
+        if id(app) in self._servers:
+            self.exchange(app, b"GET /_control/violations HTTP/1.1\r\nHost: conformance.test\r\n\r\n")
+
     def close(self) -> None:
         servers, self._servers = list(self._servers.values()), {}
         errors = []

@@ -89,5 +89,6 @@ def conformance_tests(
                 case.check(pyre_conformance_context)
             except NotApplicable as not_applicable:
                 pytest.skip(str(not_applicable))
+            pyre_conformance_context.check_reported(case.app)
 
     return ConformanceTests

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
 from urllib.parse import parse_qs
@@ -135,6 +136,9 @@ async def _control(request: Request) -> Response:
                 return _text("timeout", 504) if value is None else _text(value)
             reported = _violations.pop(request.server, "a server broke the spec while this waited")
         return _violation_response(reported)
+    if request.raw_path == b"/_control/violations":
+        reported = _violations.pop(request.server, None)
+        return _text("none") if reported is None else _violation_response(reported)
     if request.raw_path == b"/_control/seen":
         seen = list(_seen)
         _seen.clear()
@@ -143,24 +147,81 @@ async def _control(request: Request) -> Response:
 
 
 _violations: dict[object, str] = {}
-"""The last violation each server (by address) handed an app, for the next control wait on it."""
+"""The last violation each server (by address) handed an app, for the next control wait on it
+and for ``/_control/violations``, which the suite asks after each case."""
 _VIOLATED = "\x00violated"
 
 
-def _violation(violation: SpecViolation, request: Request) -> Response:
-    """The answer to a violation; the next control wait on that server reports it too, and the
-    waits pending now end with it, so a case waiting for the app fails with the ID, not a timeout."""
+def _record(violation: SpecViolation, server: object) -> str:
+    """Keep ``violation`` for the next report on ``server``, and end the waits pending now with it,
+    so a case waiting for the app fails with the ID, not a timeout."""
     report = str(violation)
-    _violations[request.server] = report
+    _violations[server] = report
     for future in _posted.values():
         if not future.done():
             future.set_result(_VIOLATED)
-    return _violation_response(report)
+    return report
+
+
+def _violation(violation: SpecViolation, request: Request) -> Response:
+    return _violation_response(_record(violation, request.server))
 
 
 def _violation_response(report: str) -> Response:
     field = report[:1000].encode("ascii", "backslashreplace")
     return Response(500, [(VIOLATION_FIELD, field)], field)
+
+
+class _RecordedStream:
+    """A response stream whose violations, found while the server sends it, are recorded."""
+
+    def __init__(self, stream: AsyncIterable[bytes], server: object) -> None:
+        self._iterator = aiter(stream)
+        self._server = server
+
+    def __aiter__(self) -> _RecordedStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await anext(self._iterator)
+        except SpecViolation as violation:
+            _record(violation, self._server)
+            raise
+
+    async def aclose(self) -> None:
+        close = getattr(self._iterator, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _recorded_call(function: Callable[..., Awaitable[Any]], server: object) -> Callable[..., Awaitable[Any]]:
+    """The trailers callable or upgrade handler, with the violations it raises recorded."""
+
+    async def recorded(*arguments: Any) -> Any:
+        try:
+            return await function(*arguments)
+        except SpecViolation as violation:
+            _record(violation, server)
+            raise
+
+    return recorded
+
+
+def _recorded(response: Response, server: object) -> Response:
+    """``response``, with what the validator finds while the server sends it recorded for ``server``:
+    a violation there aborts the response, so the wire alone would not name it."""
+    streamed = not isinstance(response.body, (bytes, FileBody))
+    if not streamed and response.trailers is None and response.upgrade is None:
+        return response
+    recorded = copy.copy(response)
+    if streamed:
+        recorded.body = _RecordedStream(cast(AsyncIterable[bytes], response.body), server)
+    if response.trailers is not None:
+        recorded.trailers = _recorded_call(response.trailers, server)
+    if response.upgrade is not None:
+        recorded.upgrade = _recorded_call(response.upgrade, server)
+    return recorded
 
 
 def _checked(handler: Handler) -> Handler:
@@ -169,9 +230,10 @@ def _checked(handler: Handler) -> Handler:
 
     async def checked(request: Request) -> Response:
         try:
-            return await validated(request)
+            response = await validated(request)
         except SpecViolation as violation:
             return _violation(violation, request)
+        return _recorded(response, request.server)
 
     checked.__name__ = checked.__qualname__ = handler.__name__
     checked.__doc__ = handler.__doc__
