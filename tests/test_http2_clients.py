@@ -366,12 +366,6 @@ async def test_an_empty_data_frame_does_not_end_the_body(
     h2_to: H2Client, server_name: str, request: pytest.FixtureRequest
 ) -> None:
     """DATA frames may be empty (RFC 9113 section 6.1); the app still reads the whole body."""
-    if server_name == "pyre-server":
-        reason = (
-            "pyre-server feeds an empty DATA frame to the body as a chunk, and an empty chunk"
-            " is the end of the body: the app reads 'abc' and request.trailers stays None"
-        )
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     client = h2_to
     conn = client.conn
     stream = conn.get_next_available_stream_id()

@@ -37,12 +37,6 @@ KIT_FILE = pathlib.Path(apps.FILE_PATH).read_bytes()
 """What the ``responses`` app serves as a FileBody."""
 
 
-NO_EMPTY_TRAILERS = (
-    "pyre-server leaves request.trailers None over HTTP/2 after a body without trailers has been"
-    " read (PYRE-HDR-7; the kit's validator answers 500 for it)"
-)
-
-
 def new_key() -> str:
     return uuid.uuid4().hex
 
@@ -108,7 +102,6 @@ async def test_request_attributes(kit: Kit) -> None:
     assert (seen["body"], seen["trailers"]) == ("", [])
 
 
-@pytest.mark.xfail(reason=NO_EMPTY_TRAILERS, strict=True)
 @uses(apps.echo)
 async def test_request_body_with_and_without_a_length(kit: Kit) -> None:
     """PYRE-BODY-*: the content arrives whole; ``length`` is the declared content-length."""
@@ -131,7 +124,6 @@ async def test_request_trailers(kit: Kit) -> None:
     assert report == {"before": None, "body": "data", "trailers": [["x-sum", "42"]]}
 
 
-@pytest.mark.xfail(reason=NO_EMPTY_TRAILERS, strict=True)
 @uses(apps.trailers)
 async def test_empty_trailers(kit: Kit) -> None:
     """PYRE-HDR-7 empty-trailers: without a trailer section, an empty Headers once read."""

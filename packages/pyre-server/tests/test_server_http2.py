@@ -27,7 +27,7 @@ from server_support import echo, hello, serve
 
 from pyre.server import Config
 from pyre.server._cli import parse
-from pyre.spec import EXT_TLS, ClientDisconnected, FileBody, Request, Response
+from pyre.spec import EXT_TLS, ClientDisconnected, FileBody, Headers, Request, Response
 
 TIMEOUT = 5.0
 
@@ -249,6 +249,25 @@ async def test_authority_and_host_that_differ_end_the_connection(h2c: Any) -> No
     assert same.status == 200
     goaway = next(e for e in events if isinstance(e, h2.events.ConnectionTerminated))
     assert goaway.error_code == ErrorCodes.PROTOCOL_ERROR
+
+
+async def test_empty_data_frames_neither_end_the_body_nor_lose_the_trailers(h2c: Any) -> None:
+    seen: list[object] = []
+
+    async def app(request: Request) -> Response:
+        body = await request.body.read()
+        seen.append(request.trailers)
+        return Response(200, [], body)
+
+    async with h2c(app) as (_server, client):
+        stream_id = await client.request(b"POST", end=False)
+        for part in (b"abc", b"", b"def"):
+            client.h2.send_data(stream_id, part)
+        client.h2.send_data(stream_id, b"", end_stream=True)  # as httpx ends a body
+        await client.flush()
+        reply = await client.response(stream_id)
+    assert reply.body == b"abcdef"
+    assert seen == [Headers(())]
 
 
 async def test_request_trailers_and_expect_continue(h2c: Any) -> None:

@@ -398,6 +398,8 @@ class Http2Connection(asyncio.Protocol):
             return
         if padding:
             self.h2.acknowledge_received_data(padding, stream_id)
+        if not data:  # an empty DATA frame (RFC 9113 section 6.1); an empty chunk would end the body
+            return
         body.feed(data, self.config.limit_body_size)
         if body.discarding or body.error is not None:
             self.acknowledge(stream)
