@@ -1,6 +1,7 @@
 """HTTP/2 with real clients: curl (TLS with ALPN, prior-knowledge h2c, ``Upgrade: h2c``), httpx
-with ``http2=True``, and ``h2``'s client over a socket where a test needs to see flow control or
-send a reset.  Each test runs on pyre-server and on hypercorn, the reference that also uses ``h2``."""
+with ``http2=True``, h2load, and ``h2``'s client over a socket where a test needs to see flow
+control or send a reset.  Each test runs on pyre-server and on hypercorn, the reference that also
+uses ``h2``, except the last, on pyre-server's own ``--http`` and ``--h2c``."""
 
 from __future__ import annotations
 
@@ -25,17 +26,23 @@ from asgi_apps.http2 import (
     H2Client,
     Served,
     make_certificates,
+    on_pyre_server,
     require,
     run,
 )
-
-pytestmark = pytest.mark.parametrize("server_name", list(SERVERS))
 
 CURL_TRANSPORTS = {
     "tls-alpn": ("--http2",),
     "prior-knowledge": ("--http2-prior-knowledge",),
     "upgrade": ("--http2",),
 }
+
+
+@pytest.fixture(params=list(SERVERS))
+def server_name(request: pytest.FixtureRequest) -> str:
+    """Each test that serves through ``SERVERS`` runs on pyre-server and on hypercorn."""
+    name: str = request.param
+    return name
 
 
 @pytest.fixture(scope="module")
@@ -362,9 +369,7 @@ async def test_h2load_bounded_load_all_succeed(
     assert "Application protocol: h2" in report if tls else "h2c" in report, report
 
 
-async def test_an_empty_data_frame_does_not_end_the_body(
-    h2_to: H2Client, server_name: str, request: pytest.FixtureRequest
-) -> None:
+async def test_an_empty_data_frame_does_not_end_the_body(h2_to: H2Client) -> None:
     """DATA frames may be empty (RFC 9113 section 6.1); the app still reads the whole body."""
     client = h2_to
     conn = client.conn
@@ -381,3 +386,35 @@ async def test_an_empty_data_frame_does_not_end_the_body(
         events += await client.events()
     body = b"".join(event.data for event in events if isinstance(event, h2.events.DataReceived))
     assert body == b"abcdef"
+
+
+@pytest.mark.parametrize(
+    ("options", "tls", "curl_flag", "expected"),
+    [
+        ({"http": "1"}, True, "--http2", "1.1"),  # --http 1: ALPN offers no h2
+        ({}, True, "--http1.1", "1.1"),  # --http auto: a client that asks for HTTP/1.1 gets it
+        ({}, False, "--http2-prior-knowledge", None),  # cleartext without --h2c: no HTTP/2
+        ({"http": "2"}, False, "--http2-prior-knowledge", "2"),  # --http 2: h2c alone
+        ({"http": "2"}, False, "--http1.1", None),  # ... and no HTTP/1.1
+    ],
+    ids=["http-1-tls", "auto-tls-http1-client", "cleartext-no-h2c", "http-2-h2c", "http-2-refuses-http1"],
+)
+async def test_the_http_flag_selects_the_protocol(
+    app: H2App,
+    certificates: Certificates,
+    options: dict[str, str],
+    tls: bool,
+    curl_flag: str,
+    expected: str | None,
+) -> None:
+    """What pyre-server's ``--http`` and ``--h2c`` let a real client speak (``None``: no answer)."""
+    options = {"h2c": False, **options}
+    async with on_pyre_server(app, certificates if tls else None, **options) as served:
+        code, out, _ = await run(
+            require("curl"), "-sS", curl_flag, "--cacert", certificates.cafile, "--max-time", "10",
+            "-o", "/dev/null", "-w", "%{http_version} %{response_code}", served.url + "/",
+        )  # fmt: skip
+    if expected is None:
+        assert code != 0 or out.decode().split()[1] == "000", out
+    else:
+        assert (code, out.decode()) == (0, f"{expected} 200")
