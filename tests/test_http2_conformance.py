@@ -11,8 +11,10 @@ rule of the document is answered 500 with the violated ID, whatever the test che
 Not run here, because HTTP/2 has no such thing: the HTTP/1.0 cases, chunked framing and
 keep-alive reuse (HTTP/2 frames content and manages the connection itself: an app's own
 ``transfer-encoding`` or ``connection: close`` is only checked not to be sent),
-``Expect: 100-continue`` (no HTTP/2 client at hand sends it), an unread body parsed as a request, request smuggling, and the byte-level cases of
-the request line and header syntax (h2 and HPACK decode those before pyre-server sees them).
+``Expect: 100-continue`` (no HTTP/2 client at hand sends it), an unread body parsed as a
+request, request smuggling, and the byte-level cases of the request line and header syntax (h2
+and HPACK decode those before pyre-server sees them; torture/test_http2_attacks.py sends the
+malformed HTTP/2 forms).
 """
 
 from __future__ import annotations
