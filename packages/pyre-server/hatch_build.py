@@ -22,13 +22,13 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 ENABLE = "PYRE_SERVER_COMPILE"
-# What runs for every request: the sans-IO core (the parser's callbacks, the making of
-# each request) and the asyncio protocol (its transport callbacks, the response's bytes).
-# Not the rest: the rules and the response's head run once per distinct head, behind a
-# cache; the request classes use multiple inheritance, which mypyc does not compile;
-# RequestTask needs a weakref slot (anyio keeps its tasks in a WeakKeyDictionary),
-# which a native class has only by a decorator from mypy_extensions.
-COMPILED = ("_core", "_protocol")
+# What runs for every request: the sans-IO core (the parser's callbacks), the request
+# and its body (made for each one), and the asyncio protocol (its transport callbacks,
+# the response's bytes).  Not the rest: the rules and the response's head run once per
+# distinct head, behind a cache; RequestTask needs a weakref slot (anyio keeps its tasks
+# in a WeakKeyDictionary), which a native class has only by a decorator from
+# mypy_extensions.
+COMPILED = ("_core", "_request", "_protocol")
 # mypyc's runtime for the compiled modules, one shared library beside the package.
 GROUP = "pyre_server"
 

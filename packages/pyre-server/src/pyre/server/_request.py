@@ -37,7 +37,12 @@ _NO_TRAILERS = Headers(())
 
 
 class HttpRequest:
-    """``pyre.spec.Request`` for one request on an HTTP/1.1 connection."""
+    """``pyre.spec.Request`` for one request on an HTTP/1.1 connection.
+
+    One class over TCP and TLS alike: the scheme and the ``pyre.tls`` data come from
+    the connection.  (Single inheritance only, so that mypyc compiles it: see
+    ``hatch_build.py``.)
+    """
 
     __slots__ = (
         "_channel",
@@ -57,9 +62,6 @@ class HttpRequest:
         "upgrade_requested",
         "status",
     )
-
-    scheme = "http"
-    extensions = _NO_EXTENSIONS
 
     def __init__(
         self,
@@ -114,6 +116,14 @@ class HttpRequest:
         return self._channel.client
 
     @property
+    def scheme(self) -> str:
+        return "http" if self._channel.tls_extensions is None else "https"
+
+    @property
+    def extensions(self) -> Mapping[str, object]:
+        return self._channel.tls_extensions or _NO_EXTENSIONS
+
+    @property
     def server(self) -> tuple[str, int] | None:
         return self._channel.local
 
@@ -136,9 +146,15 @@ class HttpRequest:
     async def wait_disconnected(self) -> None:
         await self._channel.wait_closed()
 
-    async def send_interim(self, status: int, headers: RawHeaders = ()) -> None:
-        code: object = status  # pyre spec PYRE-REQ-19: ValueError, also for what is not an int
-        if not isinstance(code, int) or isinstance(code, bool) or not 100 <= code < 200 or code == 101:
+    # status: object, not int: pyre spec PYRE-REQ-19 wants a ValueError also for what is not
+    # an int, where compiled code would raise a TypeError of its own at the call.
+    async def send_interim(self, status: object, headers: RawHeaders = ()) -> None:
+        if (
+            not isinstance(status, int)
+            or isinstance(status, bool)
+            or not 100 <= status < 200
+            or status == 101
+        ):
             raise ValueError(f"send_interim takes a 1xx status other than 101, not {status!r}")
         if self.response_started:
             raise RuntimeError("send_interim after the final response started")
@@ -154,10 +170,7 @@ class ForwardedRequest(HttpRequest):
     from anyone else pays nothing for proxy headers (``_proxy``).
     """
 
-    __slots__ = ("client", "scheme")
-
-    client: tuple[str, int] | None
-    scheme: str
+    __slots__ = ("_client", "_scheme")
 
     def __init__(
         self,
@@ -177,31 +190,18 @@ class ForwardedRequest(HttpRequest):
         proxies = channel.shared.proxies
         assert proxies is not None  # only a connection from a trusted peer makes these
         client, scheme, host = forwarded(raw_headers, proxies)
-        self.client = client or super().client
-        self.scheme = scheme or super().scheme
+        self._client = client or channel.client
+        self._scheme = scheme or super().scheme
         if host is not None:
             self.authority = host
 
-
-class HttpsRequest(HttpRequest):
-    """A request that arrived over TLS: its scheme, and its connection's ``pyre.tls`` data.
-
-    A class of its own, so that a plain request pays nothing for TLS.
-    """
-
-    __slots__ = ()
-
-    scheme = "https"
+    @property
+    def client(self) -> tuple[str, int] | None:
+        return self._client
 
     @property
-    def extensions(self) -> Mapping[str, object]:  # type: ignore[override]  # read-only here
-        return self._channel.tls_extensions or _NO_EXTENSIONS
-
-
-class ForwardedHttpsRequest(ForwardedRequest, HttpsRequest):
-    """A request over TLS from a trusted proxy."""
-
-    __slots__ = ()
+    def scheme(self) -> str:
+        return self._scheme
 
 
 class EmptyBody:

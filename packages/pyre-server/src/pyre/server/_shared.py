@@ -20,7 +20,7 @@ from pyre.spec import Response, ServerInfo, State
 
 from ._config import Config
 from ._proxy import TrustedProxies
-from ._request import ForwardedHttpsRequest, ForwardedRequest, HttpRequest, HttpsRequest
+from ._request import ForwardedRequest, HttpRequest
 from ._response import date_line, extra_header_line
 from ._tls import ServerTLS
 
@@ -47,11 +47,11 @@ class Shared:
         self.loop = loop
         self.info = info
         self.tls = tls
-        # On TLS, requests say "https" and carry the session's pyre.tls data.
-        self.request_type = HttpRequest if tls is None else HttpsRequest
-        # Proxy headers: who is trusted, and what their requests are.
+        # What requests are (on TLS too: they take "https" and the pyre.tls data from their
+        # connection), and, from a trusted proxy, what the proxy headers make of them.
+        self.request_type = HttpRequest
         self.proxies = TrustedProxies(config.forwarded_allow_ips) if config.proxy_headers else None
-        self.forwarded_request_type = ForwardedRequest if tls is None else ForwardedHttpsRequest
+        self.forwarded_request_type: type[HttpRequest] = ForwardedRequest
         self.state: State = {}
         self.context = contextvars.copy_context()
         self.connections: set[HttpConnection | Http2Connection] = set()
