@@ -454,3 +454,16 @@ def test_head_and_sync_handlers_with_blueprint_hooks() -> None:
     response = client.head("/sync")
     assert (response.status_code, response.content) == (200, b"")
     assert response.headers["x-after"] == "bp"
+
+
+class BadHeaderName(framework.Blueprint):
+    @framework.endpoint("/kelvin")
+    async def kelvin(self) -> str:
+        # U+212A KELVIN SIGN: str.lower() makes it "k", a valid name it never was.
+        raise HTTPException(401, headers={"\u212aey": "1", "X-Pot": "1"})
+
+
+def test_http_exception_header_names_fold_ascii_only() -> None:
+    # The app's bug surfaces (the server answers 500) instead of a "key" field on the wire.
+    with pytest.raises(UnicodeEncodeError):
+        TestClient(app_with(BadHeaderName())).get("/kelvin")

@@ -55,7 +55,7 @@ def error_response(status: int, detail: Any, headers: Mapping[str, str] | None =
     raw = [(b"content-type", b"application/json")]
     if headers:
         raw.extend(
-            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+            (name.encode("latin-1").lower(), value.encode("latin-1")) for name, value in headers.items()
         )
     return pyre.spec.Response(status, raw, orjson.dumps({"detail": detail}))
 

@@ -197,7 +197,7 @@ class WebSocket(Request):
             raise FrameworkError("accept() after the handshake was answered")
         if subprotocol is not None and subprotocol not in self.subprotocols:
             raise FrameworkError(f"the client did not offer the subprotocol {subprotocol!r}")
-        extra = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        extra = [(name.encode("latin-1").lower(), value.encode("latin-1")) for name, value in headers]
         if self._server_session is not None:
             await self._server_session.accept(subprotocol, extra)
             self._phase = _ACCEPTED
