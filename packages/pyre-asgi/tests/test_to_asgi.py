@@ -435,6 +435,38 @@ async def test_websocket_scope_is_a_pyre_websocket_session() -> None:
     ]
 
 
+async def test_one_server_info_for_http_websocket_and_lifespan() -> None:
+    # PYRE-REQ-15: the same object for every request and for lifespan, WebSocket handshakes included.
+    infos: list[ServerInfo] = []
+
+    class App:
+        @contextlib.asynccontextmanager
+        async def lifespan(self, server: ServerInfo, state: State) -> AsyncIterator[None]:
+            infos.append(server)
+            yield
+
+        async def __call__(self, request: Request) -> Response:
+            infos.append(request.server_info)
+            return Response(200)
+
+    bridge = to_asgi(App())
+    await run_lifespan(bridge, {})
+    server = ASGIServerSide()
+    await bridge(http_scope(), server.receive, server.send)
+    incoming = [{"type": "websocket.connect"}]
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    await bridge({"type": "websocket", "path": "/ws", "headers": []}, receive, send)
+    assert len(infos) == 3
+    assert infos[0] is infos[1] is infos[2]
+    assert infos[0].supports(EXT_WEBSOCKET)
+
+
 # -- lifespan -----------------------------------------------------------------------------------
 
 
