@@ -26,6 +26,7 @@ nox.options.sessions = [
     "tests-server-compiled",
     "tests-framework",
     "tests-asgi",
+    "tests-asgi-compiled",
     "integration",
     "torture",
     "interop",
@@ -162,6 +163,23 @@ def tests_server_compiled(session: nox.Session) -> None:
     probe = "import pyre.server._core as m, sys; sys.exit(not m.__file__.endswith(('.so', '.pyd')))"
     session.run("python", "-c", probe)  # the suite below runs the compiled core, not the .py
     session.run("pytest", f"{package_dir('server')}/tests", *session.posargs)
+
+
+@nox.session(name="tests-asgi-compiled", python=PYTHON)
+def tests_asgi_compiled(session: nox.Session) -> None:
+    """pyre-asgi's suite against its compiled wheel (PYRE_ASGI_COMPILE=1: mypyc, hatch_build.py)."""
+    session.install("build>=1.2", *TEST_TOOLS, *PACKAGE_TEST_PEERS["asgi"])
+    dist = pathlib.Path(session.create_tmp()) / "compiled-asgi"
+    shutil.rmtree(dist, ignore_errors=True)
+    env = {"PYRE_ASGI_COMPILE": "1"}
+    session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), package_dir("asgi"), env=env)
+    (wheel,) = dist.glob("pyre_asgi-*.whl")
+    install_packages(session, "spec")
+    session.install("--force-reinstall", "--no-deps", str(wheel))
+    session.install(str(wheel))  # its dependencies
+    probe = "import pyre.asgi._from_asgi as m, sys; sys.exit(not m.__file__.endswith(('.so', '.pyd')))"
+    session.run("python", "-c", probe)  # the suite below runs the compiled bridge, not the .py
+    session.run("pytest", f"{package_dir('asgi')}/tests", *session.posargs)
 
 
 @nox.session(python=PYTHONS)

@@ -100,15 +100,18 @@ def drive(app: AppStepper, goal: int) -> Generator[Any, None, None]:
         wake: asyncio.Future[None] = signal.get_loop().create_future()
         app.wake = wake
         signal.add_done_callback(app.wake_up)
+        # What was thrown into the wait, handled after the finally: mypyc compiles no
+        # ``continue`` inside a try/finally.
+        thrown: BaseException | None = None
         try:
             yield from wake
         except GeneratorExit:
             raise
         except BaseException as error:
-            # The task driving us was cancelled: cancel what the app waits on, as Task.cancel() does.
-            if not signal.cancel():
-                app.step(error)
-            continue
+            thrown = error
         finally:
             signal.remove_done_callback(app.wake_up)
             app.wake = None
+        # The task driving us was cancelled: cancel what the app waits on, as Task.cancel() does.
+        if thrown is not None and not signal.cancel():
+            app.step(thrown)
