@@ -6,6 +6,15 @@ no extension module is ever left in the source tree (where an editable install
 would import it in place of the code being edited).  mypy type-checks the copy
 without site-packages: pyre.spec and httptools are ``Any`` to it, so the compiled
 code is the same whatever else the build environment holds.
+
+What a compiled module may not do, which ``nox -s tests-server-compiled`` finds:
+hold a ``continue`` inside try/finally, define an async generator, await in a
+``finally`` (the exception stays set as the one being handled: use an except
+clause and code after it), inherit from two classes, delete an attribute not in
+``__deletable__``, or trust an annotation with what the app hands it: a
+parameter, a variable or an iteration typed ``int`` or ``bytes`` raises a
+TypeError of mypyc's own for anything else, so what an app gives is typed
+``object`` until checked.
 """
 
 from __future__ import annotations

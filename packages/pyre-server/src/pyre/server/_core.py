@@ -17,6 +17,8 @@ and clears after a ``feed`` that set ``noted``; see ``Core.__init__``.
 Framing and keep-alive are decided by the pure functions of ``_http11``, and
 a response is turned into bytes by those of ``_response``: both are part of
 this layer, and do no I/O either.
+
+Compiled by mypyc in the compiled build: see ``hatch_build.py`` for what that rules out.
 """
 
 from __future__ import annotations

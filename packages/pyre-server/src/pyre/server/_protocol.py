@@ -37,6 +37,8 @@ the same connection in both directions; split into two classes, each would
 declare the other's fields again, or reach into them.  What did not need that
 state went out: the parsing to ``_core``, the rules to ``_http11``, the bytes
 to ``_response``, what connections share to ``_shared``.
+
+Compiled by mypyc in the compiled build: see ``hatch_build.py`` for what that rules out.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ header pairs go to ``pyre.spec.Headers`` raw and the path is decoded only when
 asked for.  A body-less request shares one empty body.  Both reach their
 connection through ``_channel.Channel`` only, and the module imports no
 asyncio: the sans-IO core (``_core``) makes them.
+
+Compiled by mypyc in the compiled build: see ``hatch_build.py`` for what that rules out.
 """
 
 from __future__ import annotations
