@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
+# ord("%"): an int needle is the fast test (a bytes needle first fails an int conversion
+# inside CPython's bytes.__contains__, about eight times slower on every request's path).
+_PERCENT = 0x25
+
 
 def decode_path(raw_path: bytes) -> str:
     """``raw_path`` percent-decoded, then decoded as UTF-8 with U+FFFD for each invalid sequence.
@@ -17,7 +21,7 @@ def decode_path(raw_path: bytes) -> str:
     PYRE-REQ-5: ``b"/caf%C3%A9/a%2Fb"`` gives ``"/café/a/b"``.  Nothing else changes:
     no dot-segment removal, no slash merging.
     """
-    if b"%" in raw_path:
+    if _PERCENT in raw_path:
         raw_path = unquote_to_bytes(raw_path)
     return raw_path.decode("utf-8", "replace")
 
@@ -36,7 +40,7 @@ def path_segments(raw_path: bytes) -> list[str] | None:
     router can answer 404 rather than match a guess.
     """
     try:
-        if b"%" not in raw_path:
+        if _PERCENT not in raw_path:
             return raw_path.decode().split("/")[1:]
         return [unquote_to_bytes(segment).decode() for segment in raw_path.split(b"/")[1:]]
     except UnicodeDecodeError:
