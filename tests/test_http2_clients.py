@@ -121,19 +121,9 @@ async def test_curl_get_sees_the_request_over_http2(
 
 
 async def test_curl_post_with_a_body(
-    curl_to: tuple[Served, str],
-    certificates: Certificates,
-    tmp_path: pathlib.Path,
-    server_name: str,
-    request: pytest.FixtureRequest,
+    curl_to: tuple[Served, str], certificates: Certificates, tmp_path: pathlib.Path
 ) -> None:
     served, transport = curl_to
-    if (server_name, transport) == ("pyre-server", "upgrade"):
-        reason = (
-            "pyre-server answers 400 to any request with content that asks to upgrade (PYRE-UPG-9),"
-            " so curl --http2's POST to an http:// URL fails; hypercorn answers it over HTTP/1.1"
-        )
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     payload = bytes(range(256)) * 1024  # 256 KiB: several DATA frames and window updates
     (tmp_path / "payload").write_bytes(payload)
     reply = await curl(

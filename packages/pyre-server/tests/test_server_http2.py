@@ -722,12 +722,21 @@ async def test_upgrade_h2c_not_taken_is_answered_in_http11(
     assert b"x-version: 1.1" in head
 
 
-async def test_upgrade_h2c_with_content_is_400() -> None:
-    """Pyre spec PYRE-UPG-9: an upgrade request with content is refused, h2c or not."""
+async def test_upgrade_h2c_with_content_is_answered_in_http11() -> None:
+    """Pyre spec PYRE-UPG-9: ``curl --http2 -d`` on http://; RFC 7540 section 3.2 lets the server
+    ignore the upgrade, and HTTP/1.1 reads the content, which llhttp skips."""
     async with serve(echo, h2c=True) as server:
-        head, client = await upgrade(server.port, b"POST / HTTP/1.1\r\nhost: h\r\ncontent-length: 4\r\n")
-        await client.close()
-    assert head.startswith(b"HTTP/1.1 400")
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"POST /up HTTP/1.1\r\nhost: h\r\ncontent-length: 4\r\nconnection: Upgrade, HTTP2-Settings\r\n"
+            b"upgrade: h2c\r\nhttp2-settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\ndata"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        body = await asyncio.wait_for(reader.readexactly(4), TIMEOUT)
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"x-version: 1.1" in head
+    assert body == b"data"
 
 
 async def test_upgrade_h2c_after_input_held_back_reads_on() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from server_support import connect, exchange, serve, status_of
+from server_support import connect, echo, exchange, serve, status_of
 
 from pyre.spec import EXT_UPGRADE, ByteStream, Request, Response
 
@@ -59,3 +59,46 @@ async def test_101_without_an_upgrade_request_is_refused() -> None:
     async with serve(eager) as server:
         raw = await exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status_of(raw) == 500
+
+
+async def test_an_upgrade_request_with_content_declined() -> None:
+    """Pyre spec PYRE-UPG-9: its content is its body, and the request behind it, one of its own.
+    Part of the content comes after the head, in a batch of its own."""
+    async with serve(echo) as server, connect(server) as client:
+        await client.send(
+            b"POST /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n"
+            b"Content-Length: 33\r\n\r\nGET /hidden"
+        )
+        await asyncio.sleep(0.05)
+        await client.send(b" HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        upload = await client.reply()
+        after = await client.reply()
+    assert upload.status == 200
+    assert upload.body == b"GET /hidden HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert upload.header(b"x-method") == b"POST"
+    assert (after.status, after.header(b"x-path")) == (200, b"/next")
+
+
+async def test_an_upgrade_request_with_content_switched() -> None:
+    """The stream starts after the content, whether the app read it or switched before it came."""
+    contents: list[bytes] = []
+
+    async def switching(request: Request) -> Response:
+        if request.path == "/read":
+            contents.append(await request.body.read())
+        return Response(101, [(b"upgrade", b"echo")], upgrade=echo_protocol)
+
+    head = b"Host: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\nContent-Length: 7\r\n\r\n"
+    async with serve(switching) as server:
+        async with connect(server) as client:
+            await client.send(b"POST /read HTTP/1.1\r\n" + head + b"contentstream")
+            assert (await client.reply(head=True)).status == 101
+            assert await client.reader.readexactly(6) == b"STREAM"
+        async with connect(server) as client:
+            await client.send(b"POST /early HTTP/1.1\r\n" + head + b"con")
+            assert (await client.reply(head=True)).status == 101
+            await client.send(b"ten")
+            await asyncio.sleep(0.05)
+            await client.send(b"tstream")
+            assert await client.reader.readexactly(6) == b"STREAM"
+    assert contents == [b"content"]

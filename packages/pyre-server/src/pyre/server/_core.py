@@ -75,6 +75,7 @@ class Core:
         "url", "raw_headers", "special", "header_size", "header_check",  # the head being parsed
         "batch", "boundary", "message_end", "head_at", "line_end", "head_tail", "line_part",
         "pending_cr", "chunked", "head_seen",  # where llhttp is in the raw bytes
+        "skipped", "skipped_close",  # an upgrade request's content, which llhttp does not read
     )
     # fmt: on
     # What lost() deletes (compiled with mypyc, an attribute may be deleted only if named here).
@@ -98,6 +99,7 @@ class Core:
     line_end: int  # and ends here, at its CRLF (-1: not in this batch, or not known)
     head_tail: bytes  # the last bytes of the batch before, while a head spans them
     head_seen: int  # bytes of a head that spans batches, so far
+    skipped_close: bool  # the request whose content is ``skipped`` says close
 
     def __init__(
         self, config: Config, channel: Channel, request_type: type[HttpRequest], header_check: int
@@ -132,6 +134,7 @@ class Core:
         self.line_part: bytes | None = None  # the request line so far, while it spans batches
         self.pending_cr = False  # the bytes before a request line so far end in CR
         self.chunked: rules.ChunkedScan | None = None
+        self.skipped = 0  # octets of an upgrade request's content still to come (PYRE-UPG-9)
 
     # The transport's side
 
@@ -145,6 +148,9 @@ class Core:
             self.batch = data
             if at_boundary and not self.pending_cr:  # the common case: a message starts here
                 self.boundary = 0
+            elif self.skipped:
+                self._skipped_content(data)
+                return
             else:
                 try:
                     self._screen(data, at_boundary)
@@ -163,11 +169,14 @@ class Core:
                 self.rejection = rejection
                 self._parse_failed(None)
             except HttpParserUpgrade as upgrade:
-                # The request asked to switch protocols (or was CONNECT): what follows
-                # is either the new protocol or, if the app declines, the next request.
-                self.resumable = self.phase is IDLE
-                self.phase = advance(self.phase, Event.UPGRADE)
-                self.held = bytearray(data[upgrade.args[0] :])
+                if self.skipped:  # its content comes first
+                    self._content_follows(data[upgrade.args[0] :])
+                else:
+                    # The request asked to switch protocols (or was CONNECT): what follows
+                    # is either the new protocol or, if the app declines, the next request.
+                    self.resumable = self.phase is IDLE
+                    self.phase = advance(self.phase, Event.UPGRADE)
+                    self.held = bytearray(data[upgrade.args[0] :])
             except HttpParserError as error:
                 if isinstance(error.__context__, InvalidTransition):
                     raise error.__context__ from None  # the server's bug, not the client's
@@ -207,9 +216,16 @@ class Core:
             self.feed(bytes(held))
 
     def switch(self) -> bytearray:
-        """The app switched protocols: the bytes that followed the request, now the new protocol's."""
+        """The app switched protocols: the bytes that followed the request, now the new protocol's.
+
+        The app may switch before the request's content has all come (``skipped`` octets of it
+        still to come): that content is dropped, and the new protocol's bytes come after it."""
         self.phase = advance(self.phase, Event.SWITCH)
         held, self.held = self.held, None
+        self.skipped = 0
+        receiving, self.receiving = self.receiving, None
+        if receiving is not None and isinstance(receiving.body, HttpBody):
+            receiving.body.discard()
         return held if held is not None else bytearray()
 
     def stop(self) -> bool:
@@ -522,18 +538,53 @@ class Core:
             # RFC 9112 section 6.3: "If this is a request message and none of the above
             # are true, then the message body length is zero".
             return request
+        request.expects_continue = rules.expects_continue(version, special.get(b"expect", []))
         if request.upgrade_requested:
             # pyre spec PYRE-UPG-9: llhttp (as httptools drives it) stops at the end of the head
-            # of a request asking to upgrade, so its content would reach the upgraded stream, or
-            # be parsed as the next request when the app declines: a request hidden in the
-            # content of one a proxy forwards.
-            raise Rejection(400, "content in a request that asks to upgrade")
-        request.expects_continue = rules.expects_continue(version, special.get(b"expect", []))
+            # of a request asking to upgrade, and ends the message there; the content would reach
+            # the upgraded stream, or be parsed as the next request (a request hidden in the
+            # content of one a proxy forwards).
+            if length is None:  # chunked: where it ends is llhttp's to find (rare; refused)
+                raise Rejection(400, "chunked content in a request that asks to upgrade")
+            # With a Content-Length the core reads the content itself (_content_follows), and
+            # holds what follows it for the app's answer, as for any upgrade request.  Until
+            # then the request keeps the connection: llhttp's early end of it must not close.
+            request.body = HttpBody(self.channel, length)
+            self.skipped = length
+            self.skipped_close = not request.keep_alive
+            request.keep_alive = True
+            return request
         request.body = HttpBody(self.channel, length)
         self.phase = advance(self.phase, Event.CONTENT)
         self.content_began = self.noted = True
         self.receiving = request
         return request
+
+    def _content_follows(self, data: bytes) -> None:
+        """The head of an upgrade request with content has ended (``_request``), and llhttp
+        with it the message: its content is ``data`` on, read by ``_skipped_content``."""
+        request = self.queue[-1]  # (the transport takes requests once feed returns)
+        self.phase = advance(self.phase, Event.CONTENT)
+        self.receiving = request
+        request.keep_alive = not self.skipped_close
+        self.last = self.skipped_close
+        self.content_began = self.noted = True
+        self._skipped_content(data)
+
+    def _skipped_content(self, data: bytes) -> None:
+        """The content of the upgrade request being received, as on_body has it from
+        llhttp; once it is complete, what follows waits for the app's answer (HELD)."""
+        left = self.skipped
+        content = data[:left] if len(data) > left else data
+        self.skipped = left - len(content)
+        if content:
+            self.on_body(content)
+        if self.skipped:
+            return
+        self.on_message_complete()
+        self.resumable = self.phase is IDLE
+        self.phase = advance(self.phase, Event.UPGRADE)
+        self.held = bytearray(data[len(content) :])
 
     def on_body(self, data: bytes) -> None:
         request = self.receiving

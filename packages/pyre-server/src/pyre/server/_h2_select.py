@@ -10,8 +10,9 @@ has chosen, so no request pays for the choice; without HTTP/2 neither is used.
 With ``h2c``, an HTTP/1.1 request may also ask to go on in HTTP/2 (``Upgrade:
 h2c`` with ``HTTP2-Settings``, RFC 7540 section 3.2; RFC 9113 dropped it, curl
 and some proxies still send it): ``upgrade_to_h2c`` answers 101 and the
-request becomes stream 1.  One with content never gets here: an upgrade
-request with content is answered 400 on HTTP/1.1 (pyre spec PYRE-UPG-9).
+request becomes stream 1.  One with content is answered in HTTP/1.1, as RFC
+7540 allows (curl --http2 -d sends one): HTTP/1.1 has read that content, which
+would otherwise have to become stream 1's (pyre spec PYRE-UPG-9).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Final
 
 from ._http2 import PREFACE, Http2Connection
 from ._protocol import HttpConnection
-from ._request import HttpRequest
+from ._request import EMPTY_BODY, HttpRequest
 from ._shared import Shared
 
 SWITCHING_TO_H2C: Final = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n"
@@ -120,7 +121,8 @@ def upgrade_to_h2c(connection: HttpConnection, request: HttpRequest) -> bool:
     headers = request.headers
     settings = headers.get_all("http2-settings")
     if (
-        "h2c" not in _tokens(headers.get("upgrade"))
+        request.body is not EMPTY_BODY
+        or "h2c" not in _tokens(headers.get("upgrade"))
         or "http2-settings" not in _tokens(headers.get("connection"))
         or len(settings) != 1
     ):

@@ -418,8 +418,11 @@ class HttpConnection(asyncio.Protocol):
         request.status = 101
         request.keep_alive = False
         self._write(head)
-        # From here on, bytes from the client are for the new protocol.
-        self.stream = UpgradeStream(self, self.core.switch())
+        # From here on, bytes from the client are for the new protocol (after what is still to
+        # come of the request's content, if the app switched before it all came: PYRE-UPG-9).
+        core = self.core
+        skipped = core.skipped
+        self.stream = UpgradeStream(self, core.switch(), skipped)
         task.continue_with(_run_upgrade(handler, self.stream), self._upgrade_ended)
 
     def _upgrade_ended(self, task: RequestTask, result: Any, error: BaseException | None) -> None:

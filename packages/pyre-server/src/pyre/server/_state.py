@@ -10,7 +10,8 @@ them, and a move it does not list is a bug in the server, raised as
 ==========  =========================================  ==========================
 phase       what the connection is reading             leaves on
 ==========  =========================================  ==========================
-IDLE        nothing yet: a request may begin           BEGIN; UPGRADE; CLOSE
+IDLE        nothing yet: a request may begin           BEGIN; CONTENT; UPGRADE;
+                                                       CLOSE
 HEAD        a request's line and header section        CONTENT; END; REPARSE;
                                                        CLOSE
 BODY        the content of a request already parsed    END; SWITCH; CLOSE
@@ -65,6 +66,8 @@ class InvalidTransition(RuntimeError):
 TRANSITIONS: Final[Mapping[tuple[Phase, Event], Phase]] = {
     (Phase.IDLE, Event.BEGIN): Phase.HEAD,
     (Phase.IDLE, Event.UPGRADE): Phase.HELD,
+    # llhttp ends a request that asks to upgrade at its head: its content follows (PYRE-UPG-9).
+    (Phase.IDLE, Event.CONTENT): Phase.BODY,
     (Phase.HEAD, Event.CONTENT): Phase.BODY,
     (Phase.HEAD, Event.END): Phase.IDLE,
     (Phase.HEAD, Event.REPARSE): Phase.IDLE,

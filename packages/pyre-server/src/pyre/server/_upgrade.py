@@ -20,13 +20,14 @@ if TYPE_CHECKING:
 class UpgradeStream:
     """``pyre.spec.ByteStream`` over an upgraded HTTP/1.1 connection."""
 
-    __slots__ = ("_channel", "_waiter", "buffer", "eof")
+    __slots__ = ("_channel", "_waiter", "buffer", "eof", "skip")
 
-    def __init__(self, channel: Channel, buffer: bytearray) -> None:
+    def __init__(self, channel: Channel, buffer: bytearray, skip: int) -> None:
         self._channel = channel
         self._waiter: asyncio.Future[None] | None = None
         self.buffer = buffer
         self.eof = False
+        self.skip = skip  # octets of the upgrade request's content still to come: not the stream's
 
     async def read(self, max_bytes: int = 65536) -> bytes:
         channel = self._channel
@@ -56,6 +57,12 @@ class UpgradeStream:
 
     def received(self, data: bytes) -> None:
         """The transport's side: bytes from the client."""
+        skip = self.skip
+        if skip:
+            self.skip = max(skip - len(data), 0)
+            data = data[skip:]
+            if not data:
+                return
         self.buffer += data
         self.wake()
 
