@@ -311,4 +311,35 @@ def bench(session: nox.Session) -> None:
             session.install("-e", package_dir(name))
         except nox.command.CommandFailed:
             session.warn(f"pyre-{name} did not install; its benchmark rows will say unavailable")
-    session.run("python", "-m", "benchmarks", *session.posargs)
+    compiled = _compiled_bench_venv(session)
+    env = {"PYRE_BENCH_COMPILED_PYTHON": str(compiled)} if compiled else {}
+    session.run("python", "-m", "benchmarks", *session.posargs, env=env)
+
+
+def _compiled_bench_venv(session: nox.Session) -> pathlib.Path | None:
+    """A second venv, pyre-server and pyre-asgi compiled by mypyc, for the ``-compiled`` targets: the
+    wheels are built as ``tests-server-compiled`` builds them; None (those targets unavailable) if
+    they do not build."""
+    venv = pathlib.Path(session.create_tmp()) / "compiled-venv"
+    dist = venv.parent / "compiled-wheels"
+    shutil.rmtree(dist, ignore_errors=True)
+    env = {"PYRE_SERVER_COMPILE": "1", "PYRE_ASGI_COMPILE": "1"}
+    try:
+        session.install("build>=1.2")
+        for name in ("server", "asgi"):
+            session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), package_dir(name), env=env)
+        session.run("python", "-m", "venv", "--clear", str(venv))
+        python = venv / "bin" / "python"
+        pure = [package_dir(name) for name in PACKAGES if name not in ("server", "asgi")]
+        wheels = [str(wheel) for wheel in sorted(dist.glob("*.whl"))]
+        apps = [peer for peer in BENCH_PEERS if peer.split("=")[0] in BENCH_COMPILED_APP_PEERS]
+        session.run(str(python), "-m", "pip", "install", "--quiet", *pure, *wheels, *apps, external=True)
+    except nox.command.CommandFailed:
+        session.warn("the compiled build did not build; its benchmark rows will say unavailable")
+        return None
+    return python
+
+
+# What the apps of the -compiled targets import besides Pyre (pyre-framework's own dependencies
+# come with it).
+BENCH_COMPILED_APP_PEERS = {"starlette", "fastapi", "uvloop", "httptools"}

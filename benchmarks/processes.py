@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from .targets import HOST, Target
+from .targets import COMPILED_PYTHON, HOST, Target
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 30.0
@@ -59,8 +59,12 @@ def preflight(target: Target) -> None:
         probe += "; import trustme"
     if target.http == "2":  # the answer checks' HTTP/2 client (benchmarks.checks)
         probe += "; import httpx, h2"
+    if target.compiled:  # the extension modules, not the .py files beside them
+        probe += "; import pyre.server._core as m; assert m.__file__.endswith(('.so', '.pyd')), m.__file__"
+    if target.python is None:
+        raise Unavailable(f"no compiled build: {COMPILED_PYTHON} is not set (nox -s bench sets it)")
     completed = subprocess.run(
-        [sys.executable, "-c", probe],
+        [target.python, "-c", probe],
         capture_output=True,
         text=True,
         cwd=ROOT,

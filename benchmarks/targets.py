@@ -9,13 +9,17 @@ cannot serve, divide by hypercorn.
 
 from __future__ import annotations
 
+import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 HOST = "127.0.0.1"
 # Long enough that the memory case's idle connections outlive the measurement
 # on every server (uvicorn's and hypercorn's default is 5 s).
 KEEP_ALIVE_SECONDS = 120
+COMPILED_PYTHON = "PYRE_BENCH_COMPILED_PYTHON"
+"""The interpreter of a venv holding pyre-server and pyre-asgi compiled by mypyc (the bench nox
+session builds it); the ``-compiled`` targets run on it, every other target on this one."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,13 @@ class Target:
     http: str = "1"
     """``2``: served over HTTP/2 only (h2c by prior knowledge, or h2 by ALPN over TLS); it runs
     the HTTP/2 scenarios, which the others do not."""
+    compiled: bool = False
+    """Served by the compiled build of pyre-server (and pyre-asgi): the interpreter of
+    :data:`COMPILED_PYTHON`; ``None`` there makes the target unavailable."""
+
+    @property
+    def python(self) -> str | None:
+        return os.environ.get(COMPILED_PYTHON) if self.compiled else sys.executable
 
     def command(self, port: int) -> list[str]:
         command = SERVER_COMMANDS[self.server](self, port)
@@ -53,7 +64,7 @@ class Target:
 
 def _pyre(target: Target, port: int) -> list[str]:
     return [
-        sys.executable, "-m", "pyre.server", target.app,
+        str(target.python), "-m", "pyre.server", target.app,
         "--host", HOST, "--port", str(port),
         "--no-access-log", "--log-level", "warning",
         "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS), "--backlog", "4096",
@@ -140,6 +151,14 @@ TARGETS: list[Target] = [
          "blacksheep", "blacksheep pyre-asgi"),
         ("falcon", "Falcon (ASGI) on uvicorn", "uvicorn", "asgi", "falcon_app", "falcon", "falcon"),
     ]
+]
+# The compiled build (PYRE_SERVER_COMPILE=1, PYRE_ASGI_COMPILE=1) beside the pure-Python one that
+# a source install gives by default, in the same families: the same apps, the same ratios.
+COMPILED = ("pyre", "pyre-asgi", "pyre-framework", "starlette-pyre", "fastapi-pyre")
+TARGETS += [
+    replace(target, name=f"{target.name}-compiled", label=f"{target.label}, compiled (mypyc)", compiled=True)
+    for target in TARGETS
+    if target.name in COMPILED
 ]
 # TLS: plaintext over HTTPS, pyre-server against uvicorn with the same certificate.
 TLS_FAMILY = "tls"

@@ -20,7 +20,7 @@ import pytest
 from benchmarks import cli, h2load, processes, report, wrk
 from benchmarks.samples import Sample, cpu_us_per_request
 from benchmarks.scenarios import MEMORY, SCENARIOS
-from benchmarks.targets import TARGETS
+from benchmarks.targets import COMPILED, COMPILED_PYTHON, TARGETS
 
 SAMPLES = pathlib.Path(__file__).parent / "benchmark_samples"
 
@@ -283,3 +283,31 @@ def test_every_asgi_framework_runs_on_all_three_servers() -> None:
         servers.setdefault(target.family, set()).add(target.server)
     for family in ("starlette", "fastapi"):
         assert servers[family] == {"uvicorn", "granian", "pyre"}
+
+
+def test_each_compiled_target_is_its_pure_twin_on_the_compiled_interpreter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    by_name = {target.name: target for target in TARGETS}
+    compiled = [target for target in TARGETS if target.compiled]
+    assert {target.name for target in compiled} == {f"{name}-compiled" for name in COMPILED}
+    monkeypatch.setenv(COMPILED_PYTHON, "/opt/compiled/bin/python")
+    for target in compiled:
+        twin = by_name[target.name.removesuffix("-compiled")]
+        assert (target.family, target.app, target.server) == (twin.family, twin.app, twin.server)
+        assert target.command(8000)[0] == "/opt/compiled/bin/python"
+        assert twin.command(8000)[0] == sys.executable
+    monkeypatch.delenv(COMPILED_PYTHON)
+    with pytest.raises(processes.Unavailable, match=COMPILED_PYTHON):
+        processes.preflight(compiled[0])
+
+
+def test_issue_12_goals_are_also_judged_on_the_compiled_build() -> None:
+    pure = {(g.text, g.scenario) for g in report.GOALS if g.issue == 12 and g.target in COMPILED}
+    again = {
+        (goal.text.removesuffix(" (compiled)"), goal.scenario)
+        for goal in report.GOALS
+        if goal.target.endswith("-compiled")
+    }
+    assert pure
+    assert again == pure
