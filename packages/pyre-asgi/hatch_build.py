@@ -23,9 +23,11 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 ENABLE = "PYRE_ASGI_COMPILE"
 # What runs for every request from_asgi serves: the bridge itself, the stepping of the app's
-# coroutine, the reading of its messages and the paths.  _websocket too, since its session is
-# an AppStepper: an interpreted class cannot subclass a native one.
-COMPILED = ("_from_asgi", "_stepping", "_messages", "_paths", "_websocket")
+# coroutine, the reading of its messages and the paths; _websocket too, since its session is
+# an AppStepper (an interpreted class cannot subclass a native one).  And to_asgi's bridge,
+# which runs for every request a pyre-spec app gets from an ASGI server.  Not the rest: the
+# lifespan and the app detection run once, to_asgi's WebSocket session once per connection.
+COMPILED = ("_from_asgi", "_stepping", "_messages", "_paths", "_websocket", "_to_asgi")
 # mypyc's runtime for the compiled modules, one shared library beside the package.
 GROUP = "pyre_asgi"
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from typing import Final
+from collections.abc import AsyncIterable, Mapping
+from typing import ClassVar, Final
 from urllib.parse import quote
 
 from pyre.spec import (
@@ -55,6 +55,9 @@ def to_asgi(app: Application) -> ToASGI:
 
 class ToASGI:
     """An ASGI 3 application that runs a pyre-spec application."""
+
+    # asgiref's mark of an ASGI 3 app: compiled, ``__call__`` has no signature to tell it by.
+    _asgi_single_callable: ClassVar[bool] = True
 
     def __init__(self, app: Application) -> None:
         self.app = app
@@ -309,9 +312,8 @@ class ASGIBody:
     async def read(self, max_size: int | None = None) -> bytes:
         return await read_to_end(self, max_size)
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while (chunk := await self.next_chunk()) is not None:
-            yield chunk
+    def __aiter__(self) -> BodyChunks:
+        return BodyChunks(self)
 
     async def next_chunk(self) -> bytes | None:
         """The next chunk, None at the end; ``ClientDisconnected`` if the client left."""
@@ -353,6 +355,24 @@ class ASGIBody:
             self.disconnected = True
         else:
             raise ASGIProtocolError(f"unexpected ASGI message {kind!r} from receive()")
+
+
+class BodyChunks:
+    """An iteration of an ``ASGIBody``'s chunks (a class, not an async generator: mypyc compiles none)."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: ASGIBody) -> None:
+        self.body = body
+
+    def __aiter__(self) -> BodyChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self.body.next_chunk()
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
 
 
 async def send_response(
