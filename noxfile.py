@@ -148,38 +148,43 @@ for _name in PACKAGES:
     make_package_tests(_name)
 
 
-@nox.session(name="tests-server-compiled", python=PYTHON)
-def tests_server_compiled(session: nox.Session) -> None:
-    """pyre-server's suite against its compiled wheel (PYRE_SERVER_COMPILE=1: mypyc, hatch_build.py)."""
-    session.install("build>=1.2", *TEST_TOOLS, *PACKAGE_TEST_PEERS["server"])
-    dist = pathlib.Path(session.create_tmp()) / "compiled"
-    shutil.rmtree(dist, ignore_errors=True)
-    env = {"PYRE_SERVER_COMPILE": "1"}
-    session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), package_dir("server"), env=env)
-    (wheel,) = dist.glob("pyre_server-*.whl")
-    install_packages(session, "spec")
-    session.install("--force-reinstall", "--no-deps", str(wheel))
-    session.install(str(wheel))  # its dependencies
-    probe = "import pyre.server._core as m, sys; sys.exit(not m.__file__.endswith(('.so', '.pyd')))"
-    session.run("python", "-c", probe)  # the suite below runs the compiled core, not the .py
-    session.run("pytest", f"{package_dir('server')}/tests", *session.posargs)
+# The compiled builds (mypyc, each package's hatch_build.py): what turns them on, and a module
+# that must then be an extension module rather than the .py beside it.
+COMPILE = {
+    "server": ("PYRE_SERVER_COMPILE", "pyre.server._core"),
+    "asgi": ("PYRE_ASGI_COMPILE", "pyre.asgi._from_asgi"),
+}
 
 
-@nox.session(name="tests-asgi-compiled", python=PYTHON)
-def tests_asgi_compiled(session: nox.Session) -> None:
-    """pyre-asgi's suite against its compiled wheel (PYRE_ASGI_COMPILE=1: mypyc, hatch_build.py)."""
-    session.install("build>=1.2", *TEST_TOOLS, *PACKAGE_TEST_PEERS["asgi"])
-    dist = pathlib.Path(session.create_tmp()) / "compiled-asgi"
-    shutil.rmtree(dist, ignore_errors=True)
-    env = {"PYRE_ASGI_COMPILE": "1"}
-    session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), package_dir("asgi"), env=env)
-    (wheel,) = dist.glob("pyre_asgi-*.whl")
-    install_packages(session, "spec")
-    session.install("--force-reinstall", "--no-deps", str(wheel))
-    session.install(str(wheel))  # its dependencies
-    probe = "import pyre.asgi._from_asgi as m, sys; sys.exit(not m.__file__.endswith(('.so', '.pyd')))"
-    session.run("python", "-c", probe)  # the suite below runs the compiled bridge, not the .py
-    session.run("pytest", f"{package_dir('asgi')}/tests", *session.posargs)
+def build_compiled_wheel(session: nox.Session, name: str, dist: pathlib.Path) -> pathlib.Path:
+    variable = COMPILE[name][0]
+    session.install("build>=1.2")
+    session.run(
+        "python", "-m", "build", "--wheel", "--outdir", str(dist), package_dir(name), env={variable: "1"}
+    )
+    (wheel,) = dist.glob(f"pyre_{name}-*.whl")
+    return wheel
+
+
+def make_compiled_tests(name: str) -> None:
+    @nox.session(name=f"tests-{name}-compiled", python=PYTHON)
+    def tests(session: nox.Session) -> None:
+        session.install(*TEST_TOOLS, *PACKAGE_TEST_PEERS[name])
+        dist = pathlib.Path(session.create_tmp()) / f"compiled-{name}"
+        shutil.rmtree(dist, ignore_errors=True)
+        wheel = build_compiled_wheel(session, name, dist)
+        install_packages(session, "spec")
+        session.install("--force-reinstall", "--no-deps", str(wheel))
+        session.install(str(wheel))  # its dependencies
+        probe = f"import {COMPILE[name][1]} as m, sys; sys.exit(not m.__file__.endswith(('.so', '.pyd')))"
+        session.run("python", "-c", probe)  # the suite below runs the compiled modules, not the .py
+        session.run("pytest", f"{package_dir(name)}/tests", *session.posargs)
+
+    tests.__doc__ = f"pyre-{name}'s suite against its compiled wheel ({COMPILE[name][0]}=1: mypyc)."
+
+
+for _name in COMPILE:
+    make_compiled_tests(_name)
 
 
 @nox.session(python=PYTHONS)
@@ -317,21 +322,16 @@ def bench(session: nox.Session) -> None:
 
 
 def _compiled_bench_venv(session: nox.Session) -> pathlib.Path | None:
-    """A second venv, pyre-server and pyre-asgi compiled by mypyc, for the ``-compiled`` targets: the
-    wheels are built as ``tests-server-compiled`` builds them; None (those targets unavailable) if
-    they do not build."""
+    """A second venv, pyre-server and pyre-asgi compiled by mypyc, for the ``-compiled`` targets;
+    None (those targets unavailable) if they do not build."""
     venv = pathlib.Path(session.create_tmp()) / "compiled-venv"
     dist = venv.parent / "compiled-wheels"
     shutil.rmtree(dist, ignore_errors=True)
-    env = {"PYRE_SERVER_COMPILE": "1", "PYRE_ASGI_COMPILE": "1"}
     try:
-        session.install("build>=1.2")
-        for name in ("server", "asgi"):
-            session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), package_dir(name), env=env)
+        wheels = [str(build_compiled_wheel(session, name, dist)) for name in COMPILE]
         session.run("python", "-m", "venv", "--clear", str(venv))
         python = venv / "bin" / "python"
-        pure = [package_dir(name) for name in PACKAGES if name not in ("server", "asgi")]
-        wheels = [str(wheel) for wheel in sorted(dist.glob("*.whl"))]
+        pure = [package_dir(name) for name in PACKAGES if name not in COMPILE]
         apps = [peer for peer in BENCH_PEERS if peer.split("=")[0] in BENCH_COMPILED_APP_PEERS]
         session.run(str(python), "-m", "pip", "install", "--quiet", *pure, *wheels, *apps, external=True)
     except nox.command.CommandFailed:
