@@ -309,6 +309,20 @@ class HttpBody:
     # Application side.
 
     async def read(self, max_size: int | None = None) -> bytes:
+        if self.complete and self.error is None:
+            # All the content is queued (usual for a small body: it came with the head):
+            # taken in one step, not through the chunk-by-chunk iteration of read_to_end,
+            # a dozen Python calls more (about 1 µs of a pure-Python POST's 31).
+            chunks = self._chunks
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if max_size is not None and len(data) > max_size:
+                raise RequestBodyTooLarge(max_size)
+            chunks.clear()
+            self.buffered = 0
+            self._channel.consumed()
+            if self.trailers is None:
+                self.trailers = Headers(self._trailer_fields)
+            return data
         return await read_to_end(self, max_size)
 
     def __aiter__(self) -> HttpBody:
