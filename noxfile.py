@@ -173,7 +173,9 @@ def make_compiled_tests(name: str) -> None:
             # mypyc needs a C compiler; .ci/run installs one, a dev machine may have none.
             session.skip("no C compiler (cc): the compiled build cannot be built here")
         session.install(*TEST_TOOLS, *PACKAGE_TEST_PEERS[name])
-        dist = pathlib.Path(session.create_tmp()) / f"compiled-{name}"
+        # Not session.create_tmp(): it points TMPDIR into .nox, and the Unix socket paths
+        # the suite makes under it grow past AF_UNIX's 108 bytes.
+        dist = pathlib.Path(session.virtualenv.location) / f"compiled-{name}"
         shutil.rmtree(dist, ignore_errors=True)
         wheel = build_compiled_wheel(session, name, dist)
         install_packages(session, "spec")
