@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import h2.config
@@ -39,15 +39,14 @@ import h2.settings
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
 
-from pyre.spec import ClientDisconnected, FileBody, RawHeaders, RequestBodyTooLarge, Response, is_token
+from pyre.spec import ClientDisconnected, RawHeaders, RequestBodyTooLarge, Response, is_token
 
 from . import _http11 as rules
 from ._config import Config
-from ._files import file_chunks
 from ._h2_limits import WINDOW, FloodCounter
 from ._h2_stream import H2Stream
 from ._http11 import Framing
-from ._protocol import WRITE_HIGH_WATER, WRITE_LOW_WATER, _address, _family, _release
+from ._protocol import WRITE_HIGH_WATER, WRITE_LOW_WATER, _address, _family, open_content
 from ._request import HttpBody, HttpRequest
 from ._response import (
     CONNECTION,
@@ -613,29 +612,7 @@ class Http2Connection(asyncio.Protocol):
 
     async def _stream(self, stream: H2Stream, response: Response) -> None:
         """Send content that is not a plain ``bytes`` small enough, or that has trailers."""
-        body = response.body
-        try:
-            status = response.status
-            if type(status) is not int:
-                status = as_status(status)
-            headers = response.headers
-            declared = declared_length(headers)
-            trailers = response.trailers
-            if trailers is not None and not callable(trailers):
-                raise InvalidResponse(f"trailers {trailers!r:.100} is not callable")
-        except BaseException:
-            await _release(body)  # pyre spec PYRE-RESP-19 and PYRE-ERR-4
-            raise
-        chunks: AsyncIterator[bytes] | None = None  # None: the content is body, bytes
-        length: int | None
-        if isinstance(body, bytes):
-            length = len(body)
-        elif isinstance(body, FileBody):
-            chunks, length = await file_chunks(self.loop, body)
-        elif hasattr(body, "__aiter__"):
-            chunks, length = aiter(body), declared
-        else:
-            raise InvalidResponse(f"body {body!r:.100} is not bytes, a FileBody or an async iterable")
+        status, headers, _, trailers, content, length = await open_content(self.loop, response)
         request = stream.request
         assert request is not None
         sid = stream.stream_id
@@ -654,14 +631,13 @@ class Http2Connection(asyncio.Protocol):
             head: list[tuple[bytes, bytes]] | None = fields
             sent = 0
             try:
-                if chunks is None:
-                    assert isinstance(body, bytes)
+                if isinstance(content, bytes):
                     self.h2.send_headers(sid, fields)
                     head = None
-                    await self._send_data(stream, body)
-                    sent = len(body)
+                    await self._send_data(stream, content)
+                    sent = len(content)
                 else:
-                    async for data in chunks:
+                    async for data in content:
                         if type(data) is not bytes and not isinstance(data, bytes):
                             raise InvalidResponse(f"the response body yielded {data!r:.100}, not bytes")
                         if not data:
@@ -690,7 +666,7 @@ class Http2Connection(asyncio.Protocol):
                 self.h2.end_stream(sid)
             self._written()
         finally:
-            close = getattr(chunks, "aclose", None)
+            close = getattr(content, "aclose", None)
             if close is not None:
                 await close()
 

@@ -467,31 +467,8 @@ class HttpConnection(asyncio.Protocol):
 
     async def _stream(self, request: HttpRequest, response: Response) -> bool:
         """Send content that is not a plain ``bytes`` (or comes with trailers)."""
-        body = response.body
-        try:  # checked before a file is opened
-            status = response.status
-            if type(status) is not int:
-                status = as_status(status)
-            headers = response.headers
-            declared = declared_length(headers)
-            trailers = response.trailers
-            if trailers is not None and not callable(trailers):
-                raise InvalidResponse(f"trailers {trailers!r:.100} is not callable")
-        except BaseException:
-            # Pyre spec PYRE-RESP-19 and PYRE-ERR-4: a body that will never be sent still
-            # gives back what it holds: the app's descriptor, an async iterator's frame.
-            await _release(body)
-            raise
-        chunks: AsyncIterator[object]  # what the app's body yields is checked as it comes
-        length: int | None
-        if isinstance(body, bytes):
-            chunks, length = _Single(body), len(body)
-        elif isinstance(body, FileBody):
-            chunks, length = await file_chunks(self.loop, body)
-        elif hasattr(body, "__aiter__"):
-            chunks, length = aiter(body), declared
-        else:
-            raise InvalidResponse(f"body {body!r:.100} is not bytes, a FileBody or an async iterable")
+        status, headers, declared, trailers, content, length = await open_content(self.loop, response)
+        chunks = _Single(content) if isinstance(content, bytes) else content
         try:
             version = request.http_version
             with_trailers = trailers is not None and declared is None
@@ -998,6 +975,38 @@ def _address(value: object) -> tuple[str, int] | None:
 
 async def _run_upgrade(handler: UpgradeHandler, stream: UpgradeStream) -> None:
     await handler(stream)
+
+
+async def open_content(
+    loop: asyncio.AbstractEventLoop, response: Response
+) -> tuple[int, RawHeaders, int | None, Any, bytes | AsyncIterator[object], int | None]:
+    """A response to stream, checked before its content is opened: its status, headers,
+    declared content-length and trailers, its content (the body if ``bytes``, else its
+    chunks) and the content's length if known.  What the chunks yield is checked as they come.
+    """
+    body = response.body
+    try:  # checked before a file is opened
+        status = response.status
+        if type(status) is not int:
+            status = as_status(status)
+        headers = response.headers
+        declared = declared_length(headers)
+        trailers = response.trailers
+        if trailers is not None and not callable(trailers):
+            raise InvalidResponse(f"trailers {trailers!r:.100} is not callable")
+    except BaseException:
+        # Pyre spec PYRE-RESP-19 and PYRE-ERR-4: a body that will never be sent still
+        # gives back what it holds: the app's descriptor, an async iterator's frame.
+        await _release(body)
+        raise
+    if isinstance(body, bytes):
+        return status, headers, declared, trailers, body, len(body)
+    if isinstance(body, FileBody):
+        chunks, length = await file_chunks(loop, body)
+        return status, headers, declared, trailers, chunks, length
+    if hasattr(body, "__aiter__"):
+        return status, headers, declared, trailers, aiter(body), declared
+    raise InvalidResponse(f"body {body!r:.100} is not bytes, a FileBody or an async iterable")
 
 
 async def _release(body: object) -> None:
